@@ -1,0 +1,130 @@
+// Package runner is the only place haconf starts external processes.
+//
+// Every command runs with a context and a timeout, with LC_ALL=C, from an
+// argv (never a shell string), and fails with an *Error that carries the
+// argv, the exit code and the end of stderr. Other packages declare the small
+// interface they need (usually Run) and take a Runner, so tests can pass a
+// stateful fake.
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// DefaultTimeout bounds a command whose caller set no deadline.
+const DefaultTimeout = 2 * time.Minute
+
+// Runner runs one command and returns its standard output.
+type Runner interface {
+	Run(ctx context.Context, name string, args ...string) ([]byte, error)
+}
+
+// Cmd describes a command with the less common options.
+type Cmd struct {
+	Name  string
+	Args  []string
+	Stdin []byte   // fed to the process; use it for secrets, never argv
+	Env   []string // added to the environment (KEY=VALUE)
+	Dir   string
+}
+
+// Exec runs commands on this machine.
+type Exec struct {
+	// Timeout applies when the context has no deadline; zero means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// Error is returned when a command cannot start or exits non-zero.
+type Error struct {
+	Argv     []string
+	ExitCode int // -1 when the process did not exit normally
+	Stderr   string
+	Err      error
+}
+
+func (e *Error) Error() string {
+	msg := fmt.Sprintf("%s: %v", strings.Join(e.Argv, " "), e.Err)
+	if e.ExitCode > 0 {
+		msg = fmt.Sprintf("%s: exit status %d", strings.Join(e.Argv, " "), e.ExitCode)
+	}
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ExitCode returns the exit status carried by err, or -1.
+func ExitCode(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.ExitCode
+	}
+	return -1
+}
+
+// Run implements Runner.
+func (x Exec) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	return x.RunCmd(ctx, Cmd{Name: name, Args: args})
+}
+
+// RunCmd runs c and returns its standard output.
+func (x Exec) RunCmd(ctx context.Context, c Cmd) ([]byte, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		t := x.Timeout
+		if t == 0 {
+			t = DefaultTimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
+	cmd.Env = append(append(os.Environ(), "LC_ALL=C"), c.Env...)
+	cmd.Dir = c.Dir
+	if c.Stdin != nil {
+		cmd.Stdin = bytes.NewReader(c.Stdin)
+	}
+	var stdout bytes.Buffer
+	stderr := &tailBuffer{max: 4096}
+	cmd.Stdout = &stdout
+	cmd.Stderr = stderr
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	if err == nil {
+		return stdout.Bytes(), nil
+	}
+	e := &Error{Argv: append([]string{c.Name}, c.Args...), ExitCode: -1, Stderr: stderr.String(), Err: err}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		e.ExitCode = ee.ExitCode()
+	}
+	if ctx.Err() != nil {
+		e.Err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return stdout.Bytes(), e
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	buf []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.buf) }

@@ -1,0 +1,50 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunOutputAndLocale(t *testing.T) {
+	out, err := Exec{}.Run(context.Background(), "sh", "-c", "echo $LC_ALL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "C" {
+		t.Fatalf("LC_ALL = %q, want C", got)
+	}
+}
+
+func TestRunErrorCarriesArgvExitAndStderr(t *testing.T) {
+	_, err := Exec{}.Run(context.Background(), "sh", "-c", "echo boom >&2; exit 3")
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v, want *Error", err)
+	}
+	if e.ExitCode != 3 || !strings.Contains(e.Stderr, "boom") || e.Argv[0] != "sh" {
+		t.Fatalf("unexpected error fields: %+v", e)
+	}
+	if !strings.Contains(err.Error(), "exit status 3: boom") {
+		t.Fatalf("message %q lacks exit status and stderr", err)
+	}
+	if ExitCode(err) != 3 {
+		t.Fatalf("ExitCode = %d", ExitCode(err))
+	}
+}
+
+func TestRunTimeout(t *testing.T) {
+	_, err := Exec{Timeout: 100 * time.Millisecond}.Run(context.Background(), "sleep", "5")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want deadline exceeded", err)
+	}
+}
+
+func TestRunStdin(t *testing.T) {
+	out, err := Exec{}.RunCmd(context.Background(), Cmd{Name: "cat", Stdin: []byte("secret")})
+	if err != nil || string(out) != "secret" {
+		t.Fatalf("out=%q err=%v", out, err)
+	}
+}

@@ -1,0 +1,66 @@
+// Package mysql drives MariaDB/MySQL on the DRBD volume: its configuration
+// and health. Supported: MariaDB 10.5-11.x and MySQL 8.0.
+package mysql
+
+import (
+	"path/filepath"
+
+	"github.com/haconf/haconf/internal/validate"
+)
+
+// Config is the `mysql:` section of haconf.yaml.
+type Config struct {
+	// MountPoint is where the DRBD filesystem is mounted; the datadir lives in it.
+	MountPoint string `yaml:"mount_point"`
+	// Filesystem is made on the DRBD device (ext4 or xfs).
+	Filesystem string `yaml:"filesystem"`
+	// CredentialsFile is a client option file ([client] user=, password=),
+	// mode 0600, read by haconf and by the resource agent. Never put the
+	// password in haconf.yaml.
+	CredentialsFile string `yaml:"credentials_file"`
+	Port            int    `yaml:"port"`
+	// BinaryLog enables log_bin on the DRBD volume (used for split-brain
+	// evidence and binlog differentials). Default true.
+	BinaryLog *bool `yaml:"binary_log"`
+}
+
+// SetDefaults fills unset fields.
+func (c *Config) SetDefaults() {
+	if c.MountPoint == "" {
+		c.MountPoint = "/srv/haconf"
+	}
+	if c.Filesystem == "" {
+		c.Filesystem = "ext4"
+	}
+	if c.CredentialsFile == "" {
+		c.CredentialsFile = "/etc/haconf/mysql.cnf"
+	}
+	if c.Port == 0 {
+		c.Port = 3306
+	}
+	if c.BinaryLog == nil {
+		t := true
+		c.BinaryLog = &t
+	}
+}
+
+// Datadir is MariaDB's data directory on the DRBD volume.
+func (c *Config) Datadir() string { return filepath.Join(c.MountPoint, "mysql") }
+
+// Validate reports every problem in c under v.
+func (c *Config) Validate(v *validate.List) {
+	if !filepath.IsAbs(c.MountPoint) || filepath.Clean(c.MountPoint) == "/" {
+		v.Addf("mount_point", c.MountPoint, "must be an absolute path other than /")
+	}
+	switch c.Filesystem {
+	case "ext4", "xfs":
+	default:
+		v.Addf("filesystem", c.Filesystem, "must be ext4 or xfs")
+	}
+	if !filepath.IsAbs(c.CredentialsFile) {
+		v.Addf("credentials_file", c.CredentialsFile, "must be an absolute path")
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		v.Addf("port", c.Port, "must be a TCP port (1-65535)")
+	}
+}
