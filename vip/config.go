@@ -88,4 +88,3 @@ func (c *Config) Validate(v *validate.List) {
 		v.Addf("stats_port", c.StatsPort, "must be a TCP port or 0")
 	}
 }
-

@@ -64,4 +64,3 @@ problem is listed with its line, key and value. Exits 0 when valid, 3 when not.`
 		},
 	}
 }
-

@@ -88,16 +88,14 @@ are proven by restore, and compute-node failover.`,
 		newRenderCmd(g),
 		newPlanCmd(g),
 		newVersionCmd(),
+		newLabCmd(g),
+		newDRBDCmd(g),
+		newSplitBrainCmd(g),
+		newBackupCmd(g),
+		newWatchdogCmd(g),
 	)
-	for _, add := range extraCommands {
-		root.AddCommand(add(g))
-	}
 	return root
 }
-
-// extraCommands lets each command group register itself from its own file
-// (kept in this package, one file per group) without editing this list.
-var extraCommands []func(*globals) *cobra.Command
 
 func run(ctx context.Context, args []string) int {
 	root := newRootCmd(os.Stdout, os.Stderr)
@@ -139,4 +137,3 @@ func isCobraUsage(err error) bool {
 	}
 	return false
 }
-
