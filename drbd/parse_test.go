@@ -1,0 +1,257 @@
+package drbd
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func readFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Fixtures are documented samples unless named captured-* (see
+// testdata/README.md); TestCapturedFixtures runs every captured file.
+func TestParseProcDRBD(t *testing.T) {
+	tests := []struct {
+		file    string
+		version string
+		want    []Resource
+	}{
+		{"proc-8.4-connected.txt", "8.4.11", []Resource{{Minor: 0, Role: RolePrimary, PeerRole: RoleSecondary, Disk: DiskUpToDate, PeerDisk: DiskUpToDate, Connection: ConnConnected, Replication: ReplEstablished, Protocol: "C"}}},
+		{"proc-8.4-standalone.txt", "8.4.11", []Resource{{Minor: 0, Role: RoleSecondary, PeerRole: RoleUnknown, Disk: DiskUpToDate, PeerDisk: DiskDUnknown, Connection: ConnStandAlone, Replication: ReplOff, OutOfSyncKiB: 52}}},
+		{"proc-8.4-wfconnection.txt", "8.4.11", []Resource{
+			{Minor: 0, Role: RolePrimary, PeerRole: RoleUnknown, Disk: DiskUpToDate, PeerDisk: DiskDUnknown, Connection: ConnConnecting, Replication: ReplOff, Protocol: "C", OutOfSyncKiB: 4096},
+			{Minor: 1, Connection: ConnUnconfigured},
+		}},
+		{"proc-8.4-syncsource.txt", "8.4.11", []Resource{{Minor: 0, Role: RolePrimary, PeerRole: RoleSecondary, Disk: DiskUpToDate, PeerDisk: DiskInconsistent, Connection: ConnConnected, Replication: "SyncSource", Protocol: "C", OutOfSyncKiB: 61784,
+			Sync: &SyncProgress{Percent: 6.3, RemainingKiB: 61784, TotalKiB: 65496, ETASeconds: 30, SpeedKiBs: 2056}}}},
+		{"proc-9.txt", "9.2.8", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			st, err := ParseProcDRBD(readFixture(t, tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Version != tt.version {
+				t.Errorf("version = %q, want %q", st.Version, tt.version)
+			}
+			if !reflect.DeepEqual(st.Resources, tt.want) {
+				t.Errorf("resources:\n got %+v\nwant %+v", st.Resources, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseProcDRBDErrors(t *testing.T) {
+	for _, in := range []string{
+		" 0: cs:Connected ro:Primary ds:UpToDate/UpToDate C r-----\n",
+		" 0: cs:Connected ds:UpToDate/UpToDate C r-----\n",
+		" 0: cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate C r-----\n    ns:0 oos:x\n",
+	} {
+		if _, err := ParseProcDRBD([]byte(in)); err == nil {
+			t.Errorf("ParseProcDRBD(%q) = nil error", in)
+		}
+	}
+}
+
+func TestParseGI(t *testing.T) {
+	for _, f := range []string{"gi-8.4-get-gi.txt", "gi-8.4-show-gi.txt"} {
+		g, err := ParseGI(readFixture(t, f))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if g.Current != 0xC8B09A8E5F4B3D2B || g.Bitmap != 0x9A1F2E3D4C5B6A79 || len(g.History) != 2 || g.History[0] != 0x4E5D6C7B8A990010 {
+			t.Errorf("%s: %+v", f, g)
+		}
+		if !reflect.DeepEqual(g.Flags, []int{1, 1, 1, 0, 0, 0, 0}) {
+			t.Errorf("%s: flags %v", f, g.Flags)
+		}
+	}
+	// DRBD 9 prefixes the line with the peer device.
+	g, err := ParseGI([]byte("r0:ctl2/0 AAAAAAAAAAAAAAAB:0000000000000000:0000000000000000:0000000000000000:1:1:0:0:0:0:0:0:0:0:0\n"))
+	if err != nil || g.Current != 0xAAAAAAAAAAAAAAAB {
+		t.Errorf("DRBD 9 line: %+v %v", g, err)
+	}
+	if _, err := ParseGI([]byte("no such resource\n")); err == nil {
+		t.Error("garbage parsed")
+	}
+}
+
+func TestRelate(t *testing.T) {
+	const p, a, b = 0x1000, 0x2000, 0x3000
+	tests := []struct {
+		name string
+		x, y GI
+		want Relation
+	}{
+		{"same", GI{Current: a}, GI{Current: a | 1}, RelSame},
+		{"split brain with common parent", GI{Current: a | 1, Bitmap: p}, GI{Current: b, Bitmap: p | 1}, RelSplitBrain},
+		{"x ahead", GI{Current: a, Bitmap: p}, GI{Current: p}, RelAhead},
+		{"x behind", GI{Current: p}, GI{Current: a, Bitmap: p}, RelBehind},
+		{"unrelated bitmaps", GI{Current: a, Bitmap: p}, GI{Current: b, Bitmap: 0x4000}, RelUnrelated},
+		{"fresh metadata", GI{Current: 0}, GI{Current: b}, RelUnrelated},
+	}
+	for _, tt := range tests {
+		if got := Relate(tt.x, tt.y); got != tt.want {
+			t.Errorf("%s: Relate = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestParseEvents2(t *testing.T) {
+	tests := []struct {
+		file string
+		want Resource
+	}{
+		{"events2-9-now.txt", Resource{Name: "r0", Minor: 0, Role: RolePrimary, Disk: DiskUpToDate, Connection: ConnConnected, Replication: ReplEstablished, PeerName: "ctl2", PeerRole: RoleSecondary, PeerDisk: DiskUpToDate}},
+		{"events2-9-splitbrain.txt", Resource{Name: "r0", Minor: 0, Role: RolePrimary, Disk: DiskUpToDate, Connection: ConnStandAlone, Replication: ReplOff, PeerName: "ctl2", PeerRole: RoleUnknown, PeerDisk: DiskDUnknown, OutOfSyncKiB: 52, SplitBrain: true}},
+		{"events2-9-resync.txt", Resource{Name: "r0", Minor: 0, Role: RoleSecondary, Disk: DiskUpToDate, Connection: ConnConnected, Replication: ReplEstablished, PeerName: "ctl1", PeerRole: RolePrimary, PeerDisk: DiskUpToDate}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			st, events, err := ParseEvents2(readFixture(t, tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Resources) != 1 || !reflect.DeepEqual(st.Resources[0], tt.want) {
+				t.Errorf("state:\n got %+v\nwant %+v", st.Resources, tt.want)
+			}
+			if len(events) == 0 {
+				t.Error("no events")
+			}
+		})
+	}
+}
+
+func TestParseEvents2Midsync(t *testing.T) {
+	data := readFixture(t, "events2-9-resync.txt")
+	head := strings.SplitAfter(string(data), "exists -\n")[0]
+	st, _, err := ParseEvents2([]byte(head))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := st.Resources[0]
+	if r.Replication != "SyncTarget" || r.Sync == nil || r.Sync.Percent != 37.5 || r.Sync.ETASeconds != 12 || r.OutOfSyncKiB != 40960 {
+		t.Errorf("mid-sync state %+v sync %+v", r, r.Sync)
+	}
+}
+
+func TestParseEventErrors(t *testing.T) {
+	for _, in := range []string{"", "exists", "bogus resource name:r0", "change resource role:Primary", "change resource name:r0 novalue"} {
+		if _, err := ParseEvent(in); err == nil {
+			t.Errorf("ParseEvent(%q) = nil error", in)
+		}
+	}
+	e, err := ParseEvent("exists path name:r0 peer-node-id:1 local:ipv4:10.0.0.1:7789")
+	if err != nil || e.Fields["local"] != "ipv4:10.0.0.1:7789" {
+		t.Errorf("value with colons: %+v %v", e, err)
+	}
+}
+
+func TestParseStatusJSON(t *testing.T) {
+	st, err := ParseStatusJSON(readFixture(t, "status-9.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Resource{Name: "r0", Minor: 0, Role: RolePrimary, Disk: DiskUpToDate, Connection: ConnConnected, Replication: "SyncSource",
+		PeerName: "ctl2", PeerRole: RoleSecondary, PeerDisk: DiskInconsistent, OutOfSyncKiB: 2048,
+		Sync: &SyncProgress{Percent: 87.5, RemainingKiB: 2048, ETASeconds: -1}}
+	if len(st.Resources) != 1 || !reflect.DeepEqual(st.Resources[0], want) {
+		t.Errorf("got %+v\nwant %+v", st.Resources, want)
+	}
+	st, err = ParseStatusJSON(readFixture(t, "status-9-standalone.json"))
+	if err != nil || st.Resources[0].Connection != ConnStandAlone || st.Resources[0].OutOfSyncKiB != 52 {
+		t.Errorf("standalone: %+v %v", st, err)
+	}
+	if _, err := ParseStatusJSON([]byte(`{"name":"r0"}`)); err == nil {
+		t.Error("object accepted")
+	}
+}
+
+// TestCapturedFixtures parses every file captured on real nodes.
+func TestCapturedFixtures(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "captured-*"))
+	if len(files) == 0 {
+		t.Skip("no captured fixtures yet (copy them from lab/testdata/captured/)")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := filepath.Base(f)
+		switch {
+		case strings.Contains(base, "proc"):
+			st, err := ParseProcDRBD(data)
+			if err != nil || st.Version == "" {
+				t.Errorf("%s: %+v %v", base, st, err)
+			}
+		case strings.Contains(base, "gi"):
+			if _, err := ParseGI(data); err != nil {
+				t.Errorf("%s: %v", base, err)
+			}
+		case strings.Contains(base, "events2"):
+			if _, _, err := ParseEvents2(data); err != nil {
+				t.Errorf("%s: %v", base, err)
+			}
+		case strings.HasSuffix(base, ".json"):
+			if _, err := ParseStatusJSON(data); err != nil {
+				t.Errorf("%s: %v", base, err)
+			}
+		}
+	}
+}
+
+func FuzzParseProcDRBD(f *testing.F) {
+	for _, n := range []string{"proc-8.4-connected.txt", "proc-8.4-standalone.txt", "proc-8.4-wfconnection.txt", "proc-8.4-syncsource.txt", "proc-9.txt"} {
+		f.Add(readFixture(f, n))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := ParseProcDRBD(data)
+		if err != nil {
+			return
+		}
+		for _, r := range st.Resources {
+			if r.Connection == "" {
+				t.Fatalf("resource without connection state: %+v", r)
+			}
+		}
+	})
+}
+
+func FuzzParseGI(f *testing.F) {
+	f.Add(readFixture(f, "gi-8.4-get-gi.txt"))
+	f.Add(readFixture(f, "gi-8.4-show-gi.txt"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g, err := ParseGI(data)
+		if err == nil && g.Raw == "" {
+			t.Fatal("parsed without raw line")
+		}
+	})
+}
+
+func FuzzParseEvents2(f *testing.F) {
+	for _, n := range []string{"events2-9-now.txt", "events2-9-splitbrain.txt", "events2-9-resync.txt"} {
+		f.Add(readFixture(f, n))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, _, err := ParseEvents2(data)
+		if err != nil {
+			return
+		}
+		for _, r := range st.Resources {
+			if r.Name == "" {
+				t.Fatalf("resource without name: %+v", r)
+			}
+		}
+	})
+}
