@@ -1,0 +1,305 @@
+package pacemaker
+
+import (
+	"encoding/xml"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Roles of a promotable clone instance, with Pacemaker 2.1 names. Older
+// names (Master, Slave) are translated when parsed.
+const (
+	RolePromoted   = "Promoted"
+	RoleUnpromoted = "Unpromoted"
+	RoleStarted    = "Started"
+	RoleStopped    = "Stopped"
+)
+
+// CrmMon is the cluster state reported by `crm_mon --output-as=xml`
+// (Pacemaker 2.1; root element pacemaker-result).
+type CrmMon struct {
+	DC    string    `json:"dc,omitempty"`
+	Nodes []MonNode `json:"nodes"`
+	// Resources are flattened: one entry per primitive instance, with the
+	// group and clone that contain it.
+	Resources []MonResource `json:"resources"`
+	// Attributes are node attributes by node name.
+	Attributes map[string]map[string]string `json:"attributes,omitempty"`
+	// Operations is the operation history (crm_mon --operations), newest
+	// last per node and resource.
+	Operations     []MonOperation    `json:"operations,omitempty"`
+	FailedActions  []MonFailedAction `json:"failed_actions,omitempty"`
+	MaintenanceAll bool              `json:"maintenance_mode,omitempty"`
+}
+
+// MonNode is one cluster node.
+type MonNode struct {
+	Name        string `json:"name"`
+	Online      bool   `json:"online"`
+	Standby     bool   `json:"standby"`
+	Maintenance bool   `json:"maintenance"`
+	Unclean     bool   `json:"unclean"`
+	DC          bool   `json:"dc"`
+}
+
+// MonResource is one primitive instance.
+type MonResource struct {
+	ID      string   `json:"id"`
+	Agent   string   `json:"agent"` // e.g. ocf:linbit:drbd
+	Role    string   `json:"role"`
+	Nodes   []string `json:"nodes,omitempty"`
+	Managed bool     `json:"managed"`
+	Failed  bool     `json:"failed"`
+	Group   string   `json:"group,omitempty"`
+	Clone   string   `json:"clone,omitempty"`
+	// Promotable is set for instances of a promotable clone.
+	Promotable bool `json:"promotable,omitempty"`
+}
+
+// MonOperation is one entry of the operation history.
+type MonOperation struct {
+	Node       string    `json:"node"`
+	Resource   string    `json:"resource"`
+	Task       string    `json:"task"`
+	RC         int       `json:"rc"`
+	Call       int       `json:"call"`
+	LastChange time.Time `json:"last_rc_change,omitempty"`
+}
+
+// MonFailedAction is one failed resource action.
+type MonFailedAction struct {
+	OpKey      string    `json:"op_key"`
+	Node       string    `json:"node"`
+	ExitStatus string    `json:"exit_status"`
+	ExitReason string    `json:"exit_reason,omitempty"`
+	Task       string    `json:"task"`
+	LastChange time.Time `json:"last_rc_change,omitempty"`
+}
+
+type xmlResult struct {
+	XMLName xml.Name `xml:"pacemaker-result"`
+	Summary struct {
+		DC struct {
+			Name    string `xml:"name,attr"`
+			Present string `xml:"present,attr"`
+		} `xml:"current_dc"`
+		ClusterOptions struct {
+			MaintenanceMode string `xml:"maintenance-mode,attr"`
+		} `xml:"cluster_options"`
+	} `xml:"summary"`
+	Nodes []struct {
+		Name        string `xml:"name,attr"`
+		Online      string `xml:"online,attr"`
+		Standby     string `xml:"standby,attr"`
+		Maintenance string `xml:"maintenance,attr"`
+		Unclean     string `xml:"unclean,attr"`
+		IsDC        string `xml:"is_dc,attr"`
+	} `xml:"nodes>node"`
+	Resources  xmlContainer `xml:"resources"`
+	Attributes []struct {
+		Name  string `xml:"name,attr"`
+		Attrs []struct {
+			Name  string `xml:"name,attr"`
+			Value string `xml:"value,attr"`
+		} `xml:"attribute"`
+	} `xml:"node_attributes>node"`
+	History []struct {
+		Name      string `xml:"name,attr"`
+		Resources []struct {
+			ID  string `xml:"id,attr"`
+			Ops []struct {
+				Call       string `xml:"call,attr"`
+				Task       string `xml:"task,attr"`
+				RC         string `xml:"rc,attr"`
+				LastChange string `xml:"last-rc-change,attr"`
+			} `xml:"operation_history"`
+		} `xml:"resource_history"`
+	} `xml:"node_history>node"`
+	Failures []struct {
+		OpKey      string `xml:"op_key,attr"`
+		Node       string `xml:"node,attr"`
+		ExitStatus string `xml:"exitstatus,attr"`
+		ExitReason string `xml:"exitreason,attr"`
+		Task       string `xml:"task,attr"`
+		LastChange string `xml:"last-rc-change,attr"`
+	} `xml:"failures>failure"`
+	Status struct {
+		Code    string `xml:"code,attr"`
+		Message string `xml:"message,attr"`
+	} `xml:"status"`
+}
+
+// xmlContainer is <resources>, <group> or <clone>: they nest.
+type xmlContainer struct {
+	ID         string         `xml:"id,attr"`
+	MultiState string         `xml:"multi_state,attr"`
+	Managed    string         `xml:"managed,attr"`
+	Resources  []xmlResource  `xml:"resource"`
+	Groups     []xmlContainer `xml:"group"`
+	Clones     []xmlContainer `xml:"clone"`
+}
+
+type xmlResource struct {
+	ID      string `xml:"id,attr"`
+	Agent   string `xml:"resource_agent,attr"`
+	Role    string `xml:"role,attr"`
+	Managed string `xml:"managed,attr"`
+	Failed  string `xml:"failed,attr"`
+	Nodes   []struct {
+		Name string `xml:"name,attr"`
+	} `xml:"node"`
+}
+
+// ParseCrmMon parses `crm_mon --output-as=xml` of Pacemaker 2.1. Older
+// role names (Master/Slave) become Promoted/Unpromoted. A non-zero status
+// code in the document is an error.
+func ParseCrmMon(data []byte) (CrmMon, error) {
+	var x xmlResult
+	if err := xml.Unmarshal(data, &x); err != nil {
+		return CrmMon{}, fmt.Errorf("crm_mon xml: %w", err)
+	}
+	if x.Status.Code != "" && x.Status.Code != "0" {
+		return CrmMon{}, fmt.Errorf("crm_mon xml: status %s: %s", x.Status.Code, x.Status.Message)
+	}
+	out := CrmMon{MaintenanceAll: x.Summary.ClusterOptions.MaintenanceMode == "true"}
+	if x.Summary.DC.Present == "true" {
+		out.DC = x.Summary.DC.Name
+	}
+	for _, n := range x.Nodes {
+		out.Nodes = append(out.Nodes, MonNode{Name: n.Name, Online: n.Online == "true", Standby: n.Standby == "true",
+			Maintenance: n.Maintenance == "true", Unclean: n.Unclean == "true", DC: n.IsDC == "true"})
+	}
+	flatten(&out.Resources, x.Resources, "", "", false)
+	for _, n := range x.Attributes {
+		if out.Attributes == nil {
+			out.Attributes = map[string]map[string]string{}
+		}
+		m := map[string]string{}
+		for _, a := range n.Attrs {
+			m[a.Name] = a.Value
+		}
+		out.Attributes[n.Name] = m
+	}
+	for _, n := range x.History {
+		for _, r := range n.Resources {
+			for _, op := range r.Ops {
+				out.Operations = append(out.Operations, MonOperation{Node: n.Name, Resource: r.ID, Task: op.Task,
+					RC: atoi(op.RC), Call: atoi(op.Call), LastChange: parseCrmTime(op.LastChange)})
+			}
+		}
+	}
+	for _, f := range x.Failures {
+		out.FailedActions = append(out.FailedActions, MonFailedAction{OpKey: f.OpKey, Node: f.Node, ExitStatus: f.ExitStatus,
+			ExitReason: f.ExitReason, Task: f.Task, LastChange: parseCrmTime(f.LastChange)})
+	}
+	return out, nil
+}
+
+func flatten(dst *[]MonResource, c xmlContainer, group, clone string, promotable bool) {
+	for _, r := range c.Resources {
+		m := MonResource{ID: r.ID, Agent: r.Agent, Role: normalizeRole(r.Role), Managed: r.Managed != "false",
+			Failed: r.Failed == "true", Group: group, Clone: clone, Promotable: promotable}
+		for _, n := range r.Nodes {
+			m.Nodes = append(m.Nodes, n.Name)
+		}
+		*dst = append(*dst, m)
+	}
+	for _, g := range c.Groups {
+		flatten(dst, g, g.ID, clone, promotable)
+	}
+	for _, cl := range c.Clones {
+		flatten(dst, cl, group, cl.ID, cl.MultiState == "true")
+	}
+}
+
+func normalizeRole(r string) string {
+	switch r {
+	case "Master":
+		return RolePromoted
+	case "Slave":
+		return RoleUnpromoted
+	}
+	return r
+}
+
+// crm_mon prints last-rc-change as "Sat Nov 21 10:00:00 2026" before 2.1
+// and as "2026-11-21 10:00:00 +00:00" (or with 'Z') since.
+var crmTimeLayouts = []string{"2006-01-02 15:04:05 -07:00", "2006-01-02 15:04:05Z07:00", "2006-01-02 15:04:05 Z07:00", time.ANSIC, "Mon Jan _2 15:04:05 2006", time.RFC3339}
+
+func parseCrmTime(s string) time.Time {
+	s = strings.TrimSpace(s)
+	for _, l := range crmTimeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// Node returns the named node.
+func (c CrmMon) Node(name string) (MonNode, bool) {
+	for _, n := range c.Nodes {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return MonNode{}, false
+}
+
+// Promoted returns the nodes where an instance of the promotable clone
+// runs Promoted.
+func (c CrmMon) Promoted(clone string) []string {
+	var out []string
+	for _, r := range c.Resources {
+		if r.Clone == clone && r.Role == RolePromoted {
+			out = append(out, r.Nodes...)
+		}
+	}
+	return out
+}
+
+// CloneManaged reports whether the clone's instances are managed.
+func (c CrmMon) CloneManaged(clone string) bool {
+	for _, r := range c.Resources {
+		if r.Clone == clone && !r.Managed {
+			return false
+		}
+	}
+	return true
+}
+
+// RunningOn returns the nodes running the primitive id.
+func (c CrmMon) RunningOn(id string) []string {
+	var out []string
+	for _, r := range c.Resources {
+		if r.ID == id && r.Role != RoleStopped {
+			out = append(out, r.Nodes...)
+		}
+	}
+	return out
+}
+
+// LastOperation returns the most recent successful operation task
+// (e.g. promote) of resource on node, by call id.
+func (c CrmMon) LastOperation(node, resource, task string) (MonOperation, bool) {
+	var best MonOperation
+	found := false
+	for _, op := range c.Operations {
+		if op.Node == node && op.Resource == resource && op.Task == task && op.RC == 0 && (!found || op.Call > best.Call) {
+			best, found = op, true
+		}
+	}
+	return best, found
+}
