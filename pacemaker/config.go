@@ -89,7 +89,7 @@ type Lab struct {
 
 // SetDefaults fills unset fields.
 func (c *FencingConfig) SetDefaults() {
-	if c.SBD.Watchdog == "" && c.Type == FenceSBD {
+	if c.SBD.Watchdog == "" {
 		c.SBD.Watchdog = "/dev/watchdog"
 	}
 	if c.Delay == 0 {

@@ -75,7 +75,8 @@ type Watchdog struct {
 	Interval time.Duration `yaml:"interval"`
 }
 
-// SetDefaults fills every unset field with its default.
+// SetDefaults fills every unset field with its default. Parse calls it
+// before decoding.
 func (c *Config) SetDefaults() {
 	c.Corosync.SetDefaults()
 	c.Fencing.SetDefaults()
@@ -150,12 +151,15 @@ func Parse(file string, data []byte) (*Config, error) {
 	var problems []error
 	problems = append(problems, checkKeys(doc, typeOfConfig, "", lines)...)
 
+	// Defaults go in first, so only absent keys get them: an explicit bad
+	// value (retention 0, port 0) is reported, never silently replaced.
 	var c Config
+	c.SetDefaults()
 	if err := doc.Decode(&c); err != nil {
 		problems = append(problems, typeErrors(err)...)
 	}
 	c.File = file
-	c.SetDefaults()
+	c.VIP.SetDefaults() // per-frontend defaults need the decoded list
 	problems = append(problems, validate.Flatten(c.Validate())...)
 	if len(problems) == 0 {
 		return &c, nil
