@@ -1,8 +1,423 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
 
-// newLabCmd is a placeholder until its command group lands.
+	"github.com/spf13/cobra"
+
+	"github.com/haconf/haconf/internal/runner"
+	"github.com/haconf/haconf/lab"
+)
+
+// labOptions are the flags every lab command shares.
+type labOptions struct {
+	g   *globals
+	dir string
+}
+
+func (o *labOptions) lab() (*lab.Lab, error) {
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return nil, err
+	}
+	return &lab.Lab{Dir: dir, Run: runner.Exec{}, Log: o.g.logger}, nil
+}
+
 func newLabCmd(g *globals) *cobra.Command {
-	return &cobra.Command{Use: "lab", Short: "(not yet implemented)", Hidden: true}
+	o := &labOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "lab",
+		Short: "Run a real two-controller cluster (ctl1, ctl2) on this machine",
+		Long: `haconf lab builds two User-Mode Linux controllers, ctl1 and ctl2, on this
+machine: each its own kernel (with DRBD 8.4), its own writable root (an overlay
+over a read-only view of the host's /), its own LVM disk, and two networks
+(management and storage bridges) plus a control link for exec and fencing.
+
+Everything lives in --dir (default ` + lab.DefaultDir + `): disk images, boot
+scripts, the lab token (mode 0600), console logs. Needs root.
+
+Addresses (only on bridges and taps the lab creates):
+  management  10.251.0.0/24  bridge hclab-mgmt, host .1, ctl1 .11, ctl2 .12, VIP .10
+  storage     10.251.1.0/24  bridge hclab-stor, host .1, ctl1 .11, ctl2 .12
+  control     10.251.2.1 (host) <-> 10.251.2.11 (ctl1), 10.251.2.12 (ctl2), point to point`,
+		Example: `  haconf lab up
+  haconf lab exec ctl1 -- cat /proc/drbd
+  haconf lab partition ctl2 --link storage
+  haconf lab heal
+  haconf lab down`,
+	}
+	cmd.PersistentFlags().StringVar(&o.dir, "dir", lab.DefaultDir, "lab directory (disks, scripts, token, logs); not under /tmp, /run, /dev, /proc or /sys")
+	cmd.AddCommand(
+		newLabUpCmd(o), newLabDownCmd(o), newLabStatusCmd(o), newLabExecCmd(o),
+		newLabCrashCmd(o), newLabStartCmd(o), newLabPartitionCmd(o), newLabHealCmd(o),
+		newLabConfigCmd(), newLabFencedCmd(o), newLabAgentCmd(g), newLabFenceAgentCmd(),
+	)
+	return cmd
+}
+
+func newLabUpCmd(o *labOptions) *cobra.Command {
+	var memory string
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Install what is missing, build ctl1 and ctl2, boot them and wait until they answer",
+		Long: `Installs the Debian packages the lab needs (when missing), creates the
+disks, bridges and taps, starts the fence daemon and boots both nodes, then
+waits until both answer. What already exists is left as it is, so running it
+again is harmless (a stopped node is booted again).`,
+		Example: `  haconf lab up
+  haconf lab up --dir /srv/lab --memory 512M`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := o.lab()
+			if err != nil {
+				return err
+			}
+			if l.Binary, err = os.Executable(); err != nil {
+				return err
+			}
+			l.Memory = memory
+			start := time.Now()
+			if err := l.Up(cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "lab up in %s: ctl1 and ctl2 answer (dir %s)\n", time.Since(start).Round(100*time.Millisecond), l.Dir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&memory, "memory", "", "RAM per node (UML mem=), default "+lab.DefaultMemory+" or what the last up chose")
+	return cmd
+}
+
+func newLabDownCmd(o *labOptions) *cobra.Command {
+	var purge bool
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Stop the nodes and the fence daemon, delete the lab's interfaces",
+		Long: `Stops every process the lab started (by the pids it recorded), deletes its
+taps and bridges and checks that nothing is mounted under the lab directory.
+The disks stay for the next up unless --purge.`,
+		Example: `  haconf lab down
+  haconf lab down --purge`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := o.lab()
+			if err != nil {
+				return err
+			}
+			if err := l.Down(cmd.Context(), purge); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "lab down")
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&purge, "purge", false, "also delete the lab directory (disks, token, logs)")
+	return cmd
+}
+
+func newLabStatusCmd(o *labOptions) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the nodes, links and fence daemon",
+		Example: `  haconf lab status
+  haconf lab status -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := o.lab()
+			if err != nil {
+				return err
+			}
+			st, err := l.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			switch output {
+			case "json":
+				e := json.NewEncoder(cmd.OutOrStdout())
+				e.SetIndent("", "  ")
+				if err := e.Encode(st); err != nil {
+					return err
+				}
+			case "text":
+				printLabStatus(cmd.OutOrStdout(), st)
+			default:
+				return &usageError{fmt.Errorf("-o %q: want text or json", output)}
+			}
+			if !st.Up {
+				return silentExit(exitDown)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func printLabStatus(w io.Writer, st lab.Status) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tPOWER\tPID\tAGENT\tMGMT\tSTORAGE\tCONTROL")
+	for _, n := range st.Nodes {
+		power, agent := "off", "-"
+		if n.Running {
+			power, agent = "on", "no answer"
+			if n.Answering {
+				agent = "answers"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s (%s)\t%s (%s)\t%s\n", n.Name, power, n.PID, agent,
+			n.Mgmt, n.Links["mgmt"], n.Storage, n.Links["storage"], n.Control)
+	}
+	tw.Flush()
+	fenced := "not running"
+	if st.Fenced.Running {
+		fenced = fmt.Sprintf("running (pid %d) at %s", st.Fenced.PID, st.Fenced.URL)
+	}
+	fmt.Fprintf(w, "fence daemon: %s\n", fenced)
+	for _, b := range st.Bridges {
+		state := "missing"
+		if b.Exists {
+			state = "down"
+			if b.Up {
+				state = "up"
+			}
+		}
+		fmt.Fprintf(w, "bridge %s: %s\n", b.Name, state)
+	}
+	fmt.Fprintf(w, "dir: %s\n", st.Dir)
+}
+
+func newLabExecCmd(o *labOptions) *cobra.Command {
+	var (
+		timeout time.Duration
+		stdin   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "exec NODE -- CMD [ARGS...]",
+		Short: "Run a command in a node; print its output and exit with its status",
+		Long: `Runs CMD in NODE through the node's agent (over the control link, which
+partitions never cut) and prints its stdout and stderr. The exit status is the
+command's. With --stdin, this command's standard input is passed to it.`,
+		Example: `  haconf lab exec ctl1 -- cat /proc/drbd
+  haconf lab exec ctl2 -- drbdadm get-gi r0
+  haconf lab exec --stdin ctl1 -- sh -c 'cat > /etc/drbd.d/r0.res' < r0.res`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.ArgsLenAtDash() != 1 {
+				return &usageError{fmt.Errorf("usage: haconf lab exec NODE -- CMD [ARGS...]")}
+			}
+			l, err := o.lab()
+			if err != nil {
+				return err
+			}
+			c, err := l.Client()
+			if err != nil {
+				return err
+			}
+			req := lab.ExecRequest{Argv: args[1:], Timeout: timeout.String()}
+			if stdin {
+				if req.Stdin, err = io.ReadAll(cmd.InOrStdin()); err != nil {
+					return err
+				}
+			}
+			res, err := c.Exec(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			cmd.OutOrStdout().Write(res.Stdout)
+			cmd.ErrOrStderr().Write(res.Stderr)
+			switch {
+			case res.ExitCode < 0:
+				return fmt.Errorf("%s: %s: %s", args[0], strings.Join(args[1:], " "), res.Error)
+			case res.ExitCode > 0:
+				return silentExit(res.ExitCode)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "kill the command after this long")
+	cmd.Flags().BoolVar(&stdin, "stdin", false, "pass standard input to the command")
+	return cmd
+}
+
+func newLabCrashCmd(o *labOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:     "crash NODE",
+		Short:   "Power a node off at once (SIGKILL to its UML process group)",
+		Example: "  haconf lab crash ctl1",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := o.lab()
+			if err != nil {
+				return err
+			}
+			if err := l.Crash(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is off\n", args[0])
+			return nil
+		},
+	}
+}
+
+func newLabStartCmd(o *labOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:     "start NODE",
+		Short:   "Boot a stopped or crashed node with its disks as they were",
+		Example: "  haconf lab start ctl1",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := o.lab()
+			if err != nil {
+				return err
+			}
+			if err := l.Start(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s answers\n", args[0])
+			return nil
+		},
+	}
+}
+
+func newLabPartitionCmd(o *labOptions) *cobra.Command {
+	var link string
+	cmd := &cobra.Command{
+		Use:   "partition NODE --link mgmt|storage|all",
+		Short: "Cut a node's management or storage link (or both)",
+		Long: `Takes the node's tap off the bridge: the node keeps its addresses but no
+frame reaches the other node. The control link (exec, fencing) stays up.
+Undo with haconf lab heal.`,
+		Example: `  haconf lab partition ctl2 --link storage
+  haconf lab partition ctl1 --link all`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := o.lab()
+			if err != nil {
+				return err
+			}
+			if err := l.Partition(cmd.Context(), args[0], lab.Link(link)); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s cut\n", args[0], link)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&link, "link", "all", "mgmt, storage or all")
+	return cmd
+}
+
+func newLabHealCmd(o *labOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:     "heal",
+		Short:   "Reconnect every cut link",
+		Example: "  haconf lab heal",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := o.lab()
+			if err != nil {
+				return err
+			}
+			if err := l.Heal(cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "all links connected")
+			return nil
+		},
+	}
+}
+
+func newLabConfigCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "config",
+		Short: "Print the haconf.yaml that describes the lab cluster",
+		Example: `  haconf lab config > lab.yaml
+  haconf config validate -c lab.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := cmd.OutOrStdout().Write(lab.Config())
+			return err
+		},
+	}
+}
+
+func newLabFencedCmd(o *labOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:    "fenced",
+		Short:  "Run the lab's fence daemon on the host (lab up starts it)",
+		Hidden: true,
+		Example: `  haconf lab fenced --dir /var/lib/haconf-lab
+  curl -H "Authorization: Bearer $(cat /var/lib/haconf-lab/token)" http://10.251.2.1:7410/v1/nodes/ctl2`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := o.lab()
+			if err != nil {
+				return err
+			}
+			token, err := l.Token()
+			if err != nil {
+				return err
+			}
+			f := &lab.Fenced{Lab: l, Token: token, Log: o.g.logger}
+			return f.Serve(cmd.Context(), fmt.Sprintf("%s:%d", lab.HostControl, lab.FencedPort))
+		},
+	}
+}
+
+func newLabAgentCmd(g *globals) *cobra.Command {
+	var node, listen, tokenFile string
+	cmd := &cobra.Command{
+		Use:     "agent",
+		Short:   "Run the exec agent inside a lab node (the node's init starts it)",
+		Hidden:  true,
+		Example: "  haconf lab agent --node ctl1 --listen 10.251.2.11:7411 --token-file /etc/haconf/lab-token",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			token, err := lab.ReadTokenFile(tokenFile)
+			if err != nil {
+				return err
+			}
+			a := &lab.Agent{Node: node, Token: token, Log: g.logger}
+			return a.Serve(cmd.Context(), listen)
+		},
+	}
+	cmd.Flags().StringVar(&node, "node", "", "this node's name")
+	cmd.Flags().StringVar(&listen, "listen", "", "address:port on the control link")
+	cmd.Flags().StringVar(&tokenFile, "token-file", lab.DefaultTokenFile, "file holding the lab token")
+	_ = cmd.MarkFlagRequired("node")
+	_ = cmd.MarkFlagRequired("listen")
+	return cmd
+}
+
+func newLabFenceAgentCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "fence-agent [-o ACTION] [-n NODE] [--url URL] [--token-file FILE]",
+		Short: "The fence_haconf_lab fence agent (fence-agents protocol; key=value on stdin without options)",
+		Long: `Runs as /usr/sbin/fence_haconf_lab in the lab nodes. Actions: off, on,
+reboot, status (exit 2 when off), list, list-status, monitor, metadata,
+validate-all. Without options it reads key=value lines (action=, port= or
+plug=, url=, token_file=) from stdin, as Pacemaker's fencer does.`,
+		Hidden: true,
+		Example: `  fence_haconf_lab -o status -n ctl2
+  printf 'action=reboot\nport=ctl2\n' | fence_haconf_lab
+  fence_haconf_lab -o metadata`,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := lab.ParseFenceArgs(args, cmd.InOrStdin())
+			if err != nil {
+				return &usageError{err}
+			}
+			if code := lab.FenceAgent(cmd.Context(), r, cmd.OutOrStdout(), cmd.ErrOrStderr()); code != 0 {
+				return silentExit(code)
+			}
+			return nil
+		},
+	}
 }

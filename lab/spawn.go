@@ -1,0 +1,142 @@
+package lab
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// spawn starts a long-lived process in its own session (so its process
+// group id is its pid and one kill reaches all of it), with stdin from
+// /dev/null and stdout and stderr appended to logFile, and records its pid.
+//
+// internal/runner runs commands to completion; the lab's daemons (UML
+// kernels, the fence daemon) outlive the command that starts them, so this
+// is the lab's one other place that starts processes.
+func spawn(argv []string, env []string, logFile, pidFile string) (int, error) {
+	log, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer log.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(append(os.Environ(), "LC_ALL=C"), env...)
+	cmd.Stdout = log
+	cmd.Stderr = log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
+	}
+	pid := cmd.Process.Pid
+	// Reap it if it dies while this process lives (the fence daemon, a
+	// test); otherwise init inherits it.
+	go cmd.Wait() //nolint:errcheck // the exit status is not needed
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		return 0, err
+	}
+	return pid, nil
+}
+
+// alive returns the pid recorded in pidFile when that process still runs
+// and its command line contains marker (so a reused pid is not mistaken for
+// the lab's process).
+func alive(pidFile, marker string) (int, bool) {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return 0, false
+	}
+	return pid, procAlive(pid, marker)
+}
+
+func procAlive(pid int, marker string) bool {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmdline, []byte(marker)) {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name; Z is a zombie.
+	if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+		return false
+	}
+	return true
+}
+
+// killGroup sends SIGKILL to the process group pgid and waits until no
+// process of that group is left.
+func killGroup(pgid int, wait time.Duration) error {
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill process group %d: %w", pgid, err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		left := groupMembers(pgid)
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("process group %d still has %d processes after SIGKILL", pgid, len(left))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// groupMembers lists the live (not zombie) processes in process group pgid.
+func groupMembers(pgid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		// f[0] state, f[1] ppid, f[2] pgrp
+		if len(f) < 3 || f[0] == "Z" {
+			continue
+		}
+		if g, _ := strconv.Atoi(f[2]); g == pgid {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// Leftovers lists the processes whose command line mentions dir: after
+// Down there must be none.
+func Leftovers(dir string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	self := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		if procAlive(pid, dir) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
