@@ -1,0 +1,411 @@
+package backup
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/klauspost/compress/zstd"
+)
+
+// Options configure a backup run.
+type Options struct {
+	// DB is the server to back up (see ResolveDSN).
+	DB   *mysql.Config
+	Repo Repository
+	// Parallel is the number of connections reading at once (default 2).
+	Parallel int
+	// Databases limits the backup to these databases (default: all but
+	// the system schemas; name mysql here to include it).
+	Databases []string
+	// Users also saves accounts and their grants.
+	Users bool
+	// ConfigFiles are files and directories archived with the backup
+	// (haconf.yaml, the CIB, rendered files, RabbitMQ definitions).
+	ConfigFiles []string
+	// ChunkRows is the target number of rows per data file (default 200000).
+	ChunkRows int64
+	// Retention is how many fulls to keep after a successful full (0: keep all).
+	Retention int
+	// Checksums makes a differential record the checksum of every table at
+	// its snapshot (a full table scan on the server, but no rows are sent).
+	// Fulls always record them. The drill compares against these values.
+	Checksums bool
+	Logger    *slog.Logger
+	// Progress, when set, is updated as the run goes.
+	Progress *Progress
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+
+	afterFile func(rel string) error // test hook: runs after each data file
+}
+
+// Progress counts work done; read it from another goroutine.
+type Progress struct {
+	Phase     atomic.Value // string
+	Rows      atomic.Int64
+	RowsTotal atomic.Int64
+	Bytes     atomic.Int64
+}
+
+func (p *Progress) setPhase(s string) {
+	if p != nil {
+		p.Phase.Store(s)
+	}
+}
+
+func (o *Options) defaults() {
+	if o.Parallel < 1 {
+		o.Parallel = 2
+	}
+	if o.ChunkRows == 0 {
+		o.ChunkRows = 200000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Progress == nil {
+		o.Progress = &Progress{}
+	}
+}
+
+// Run takes a backup of kind under the repository lock, then applies
+// retention after a full. An interrupted or failed run leaves no backup.
+func Run(ctx context.Context, kind Kind, o Options) (*Manifest, error) {
+	o.defaults()
+	unlock, err := o.Repo.Lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := o.Repo.removeStale(); err != nil {
+		return nil, err
+	}
+	db, err := open(ctx, o.DB, o.Parallel)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var m *Manifest
+	switch kind {
+	case Full:
+		m, err = runFull(ctx, db, o)
+	case Differential:
+		m, err = runDifferential(ctx, db, o)
+	default:
+		return nil, fmt.Errorf("unknown backup type %q (full or differential)", kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	o.Logger.Info("backup complete", "id", m.ID, "type", m.Type, "tables", len(m.Tables), "bytes", m.Size(), "duration", m.Duration().Round(time.Millisecond))
+	if kind == Full && o.Retention > 0 {
+		removed, err := o.Repo.Prune(o.Retention)
+		for _, id := range removed {
+			o.Logger.Info("backup removed by retention", "id", id)
+		}
+		if err != nil {
+			return m, fmt.Errorf("retention: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// task is one unit of work for a snapshot worker.
+type task struct {
+	table *tableMeta
+	info  *TableInfo
+	chunk Chunk
+	seq   int
+	sum   bool // compute the table checksum instead of dumping a chunk
+	size  int64
+}
+
+func runFull(ctx context.Context, db *sql.DB, o Options) (_ *Manifest, err error) {
+	started := o.Now().UTC()
+	srv, logBin, err := serverInfo(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if logBin {
+		// Start a fresh binary log so that the next differential carries
+		// only events after this full, not the rest of a large file.
+		if _, err := db.ExecContext(ctx, "FLUSH BINARY LOGS"); err != nil {
+			o.Logger.Warn("cannot rotate the binary log; differentials will carry the current file from its start", "err", err)
+		}
+	}
+	dbs, err := listDatabases(ctx, db, o.Databases)
+	if err != nil {
+		return nil, err
+	}
+	o.Progress.setPhase("snapshot")
+	snap, err := openSnapshot(ctx, db, o.Parallel, logBin)
+	if err != nil {
+		return nil, err
+	}
+	defer snap.close()
+	tables, err := listTables(ctx, db, dbs)
+	if err != nil {
+		return nil, err
+	}
+	o.Progress.setPhase("schema")
+	objs, err := captureSchema(ctx, db, dbs, tables, o.Users)
+	if err != nil {
+		return nil, err
+	}
+	id := newID(Full, started)
+	tx, err := o.Repo.begin(id)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			tx.abort()
+		}
+	}()
+	m := &Manifest{Format: FormatVersion, ID: id, Type: Full, Started: started, Server: srv, Binlog: snap.binlog, Databases: dbs, Users: o.Users}
+	m.Tables = make([]TableInfo, len(tables))
+	var tasks []task
+	var total int64
+	for i, t := range tables {
+		m.Tables[i] = TableInfo{DB: t.DB, Name: t.Name, Columns: t.Columns}
+		total += t.EstRows
+		tasks = append(tasks, task{table: t, info: &m.Tables[i], sum: true, size: t.DataLength})
+		chunks := []Chunk{{}}
+		if t.IntPK && t.EstRows > o.ChunkRows {
+			var lo, hi sql.NullInt64
+			q := "SELECT MIN(" + quoteIdent(t.PK[0]) + "), MAX(" + quoteIdent(t.PK[0]) + ") FROM " + t.qualified()
+			if err := snap.conns[0].QueryRowContext(ctx, q).Scan(&lo, &hi); err != nil {
+				return nil, fmt.Errorf("key range of %s.%s: %w", t.DB, t.Name, err)
+			}
+			if lo.Valid {
+				chunks = PlanChunks(lo.Int64, hi.Int64, t.EstRows, o.ChunkRows)
+			}
+		}
+		for j, c := range chunks {
+			tasks = append(tasks, task{table: t, info: &m.Tables[i], chunk: c, seq: j, size: t.DataLength / int64(len(chunks))})
+		}
+	}
+	o.Progress.RowsTotal.Store(total)
+	// Largest work first, so that one big table does not finish alone.
+	sort.SliceStable(tasks, func(i, j int) bool { return tasks[i].size > tasks[j].size })
+	o.Progress.setPhase("data")
+	var mu sync.Mutex
+	files := map[*TableInfo][]FileInfo{}
+	err = runWorkers(ctx, snap.conns, tasks, func(ctx context.Context, w *worker, tk task) error {
+		if tk.sum {
+			rows, sum, err := tableChecksum(ctx, w.conn, tk.table.qualified(), tk.table.Columns)
+			if err != nil {
+				return fmt.Errorf("checksum %s.%s: %w", tk.table.DB, tk.table.Name, err)
+			}
+			mu.Lock()
+			tk.info.Rows, tk.info.Checksum = rows, sum
+			mu.Unlock()
+			return nil
+		}
+		rel := relPath("data", tk.table.DB, fmt.Sprintf("%s.%05d.tsv.zst", escapeName(tk.table.Name), tk.seq))
+		fi, err := w.dumpChunk(ctx, tx, rel, tk.table, tk.chunk, o.Progress)
+		if err != nil {
+			return fmt.Errorf("dump %s.%s: %w", tk.table.DB, tk.table.Name, err)
+		}
+		mu.Lock()
+		files[tk.info] = append(files[tk.info], fi)
+		mu.Unlock()
+		if o.afterFile != nil {
+			return o.afterFile(rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range m.Tables {
+		fs := files[&m.Tables[i]]
+		sort.Slice(fs, func(a, b int) bool { return fs[a].Path < fs[b].Path })
+		var dumped int64
+		for _, f := range fs {
+			m.Tables[i].Files = append(m.Tables[i].Files, f.Path)
+			dumped += f.Rows
+		}
+		if dumped != m.Tables[i].Rows {
+			return nil, fmt.Errorf("%s.%s: dumped %d rows but the snapshot holds %d", m.Tables[i].DB, m.Tables[i].Name, dumped, m.Tables[i].Rows)
+		}
+	}
+	snap.close()
+	schema, err := json.MarshalIndent(objs, "", " ")
+	if err != nil {
+		return nil, fmt.Errorf("encode schema: %w", err)
+	}
+	if err := tx.writeFile("schema.json", schema); err != nil {
+		return nil, err
+	}
+	if m.ConfigFiles, err = archiveConfig(tx, o.ConfigFiles, o.Logger); err != nil {
+		return nil, err
+	}
+	o.Progress.setPhase("commit")
+	m.Finished = o.Now().UTC()
+	if err := tx.commit(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// tableChecksum runs ChecksumQuery on c.
+func tableChecksum(ctx context.Context, c queryer, table string, columns []string) (int64, string, error) {
+	var rows int64
+	var sum string
+	if err := c.QueryRowContext(ctx, ChecksumQuery(table, columns)).Scan(&rows, &sum); err != nil {
+		return 0, "", err
+	}
+	return rows, sum, nil
+}
+
+// worker is one snapshot connection with its reusable buffers.
+type worker struct {
+	conn *sql.Conn
+	enc  *zstd.Encoder
+	buf  []byte
+}
+
+// runWorkers runs tasks on one goroutine per connection; the first error
+// cancels the rest.
+func runWorkers(ctx context.Context, conns []*sql.Conn, tasks []task, do func(context.Context, *worker, task) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ch := make(chan task)
+	var wg sync.WaitGroup
+	var first atomic.Pointer[error]
+	for _, c := range conns {
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return fmt.Errorf("zstd: %w", err)
+		}
+		w := &worker{conn: c, enc: enc, buf: make([]byte, 0, 512<<10)}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for tk := range ch {
+				if ctx.Err() != nil {
+					continue
+				}
+				if err := do(ctx, w, tk); err != nil {
+					first.CompareAndSwap(nil, &err)
+					cancel(err)
+				}
+			}
+		}()
+	}
+	for _, tk := range tasks {
+		select {
+		case ch <- tk:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(ch)
+	wg.Wait()
+	if e := first.Load(); e != nil {
+		return *e
+	}
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}
+
+// dumpChunk writes the rows of one chunk to rel, compressed.
+func (w *worker) dumpChunk(ctx context.Context, tx *txn, rel string, t *tableMeta, c Chunk, p *Progress) (FileInfo, error) {
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = quoteIdent(c)
+	}
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + t.qualified()
+	if len(t.PK) == 1 {
+		if where := c.Where(t.PK[0]); where != "" {
+			q += " WHERE " + where
+		}
+	}
+	f, err := tx.create(rel)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	fail := func(err error) (FileInfo, error) {
+		f.f.Close()
+		return FileInfo{}, err
+	}
+	w.enc.Reset(f)
+	rows, err := w.conn.QueryContext(ctx, q)
+	if err != nil {
+		return fail(err)
+	}
+	defer rows.Close()
+	vals := make([]sql.RawBytes, len(cols))
+	ptrs := make([]any, len(cols))
+	row := make([][]byte, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	buf := w.buf[:0]
+	var n, reported int64
+	flush := func() error {
+		_, err := w.enc.Write(buf)
+		buf = buf[:0]
+		return err
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fail(err)
+		}
+		for i, v := range vals {
+			if v == nil {
+				row[i] = nil
+			} else {
+				if len(v) == 0 {
+					row[i] = []byte{}
+				} else {
+					row[i] = v
+				}
+			}
+		}
+		buf = EncodeRow(buf, row)
+		n++
+		if len(buf) >= 256<<10 {
+			if err := flush(); err != nil {
+				return fail(err)
+			}
+			p.Rows.Add(n - reported)
+			reported = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	if err := flush(); err != nil {
+		return fail(err)
+	}
+	if err := w.enc.Close(); err != nil {
+		return fail(err)
+	}
+	w.buf = buf
+	p.Rows.Add(n - reported)
+	f.Rows = n
+	if err := f.Close(); err != nil {
+		return FileInfo{}, err
+	}
+	p.Bytes.Add(f.n)
+	return FileInfo{Path: rel, Size: f.n, Rows: n}, nil
+}

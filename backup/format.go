@@ -1,0 +1,176 @@
+package backup
+
+import (
+	"bufio"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Data files hold rows in the LOAD DATA default text format, which the
+// server parses far faster than INSERT statements: fields separated by TAB,
+// rows by LF, NULL as \N, and backslash escapes for backslash, TAB, LF, CR
+// and NUL. Values are the column bytes as stored (the dump sets
+// character_set_results = binary; the restore loads with CHARACTER SET
+// binary), so no character set conversion happens on either side.
+
+// appendField appends one escaped field (nil is NULL).
+func appendField(dst, v []byte, isNull bool) []byte {
+	if isNull {
+		return append(dst, '\\', 'N')
+	}
+	start := 0
+	for i, c := range v {
+		var esc byte
+		switch c {
+		case '\\':
+			esc = '\\'
+		case '\t':
+			esc = 't'
+		case '\n':
+			esc = 'n'
+		case '\r':
+			esc = 'r'
+		case 0:
+			esc = '0'
+		default:
+			continue
+		}
+		dst = append(dst, v[start:i]...)
+		dst = append(dst, '\\', esc)
+		start = i + 1
+	}
+	return append(dst, v[start:]...)
+}
+
+// EncodeRow appends one row (nil entries are NULL) and its newline.
+func EncodeRow(dst []byte, row [][]byte) []byte {
+	for i, v := range row {
+		if i > 0 {
+			dst = append(dst, '\t')
+		}
+		dst = appendField(dst, v, v == nil)
+	}
+	return append(dst, '\n')
+}
+
+// DecodeRows parses the text format back into rows; it is the reference the
+// tests hold EncodeRow to (the server does the real parsing on restore).
+func DecodeRows(data string) ([][][]byte, error) {
+	var out [][][]byte
+	sc := bufio.NewScanner(strings.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	for sc.Scan() {
+		var row [][]byte
+		var field []byte
+		null := false
+		line := sc.Text()
+		for i := 0; i < len(line); i++ {
+			c := line[i]
+			switch {
+			case c == '\t':
+				if null {
+					row = append(row, nil)
+				} else {
+					row = append(row, append([]byte{}, field...))
+				}
+				field, null = field[:0], false
+			case c == '\\':
+				if i+1 >= len(line) {
+					return nil, fmt.Errorf("row %d: trailing backslash", len(out)+1)
+				}
+				i++
+				switch line[i] {
+				case 'N':
+					null = true
+				case 't':
+					field = append(field, '\t')
+				case 'n':
+					field = append(field, '\n')
+				case 'r':
+					field = append(field, '\r')
+				case '0':
+					field = append(field, 0)
+				default:
+					field = append(field, line[i])
+				}
+			default:
+				field = append(field, c)
+			}
+		}
+		if null {
+			row = append(row, nil)
+		} else {
+			row = append(row, append([]byte{}, field...))
+		}
+		out = append(out, row)
+	}
+	return out, sc.Err()
+}
+
+// Chunk is a primary-key range [Lo, Hi) of a table; a missing bound is
+// open.
+type Chunk struct {
+	Lo, Hi       int64
+	HasLo, HasHi bool
+}
+
+// Where renders the chunk as a condition on column pk ("" for the whole table).
+func (c Chunk) Where(pk string) string {
+	var parts []string
+	if c.HasLo {
+		parts = append(parts, quoteIdent(pk)+" >= "+strconv.FormatInt(c.Lo, 10))
+	}
+	if c.HasHi {
+		parts = append(parts, quoteIdent(pk)+" < "+strconv.FormatInt(c.Hi, 10))
+	}
+	return strings.Join(parts, " AND ")
+}
+
+// PlanChunks splits the key range [min, max] of a table holding about rows
+// rows into ranges of about chunkRows rows each. The first and last chunks
+// are open, so rows outside the estimate are never lost.
+func PlanChunks(min, max, rows, chunkRows int64) []Chunk {
+	if chunkRows <= 0 || rows <= chunkRows || max <= min {
+		return []Chunk{{}}
+	}
+	n := (rows + chunkRows - 1) / chunkRows
+	span := uint64(max - min)
+	step := span / uint64(n)
+	if step == 0 {
+		step = 1
+	}
+	var out []Chunk
+	lo := min
+	for i := int64(0); i < n-1; i++ {
+		hi := int64(uint64(lo) + step)
+		if hi > max || hi <= lo {
+			break
+		}
+		c := Chunk{Lo: lo, Hi: hi, HasLo: i > 0, HasHi: true}
+		out = append(out, c)
+		lo = hi
+	}
+	return append(out, Chunk{Lo: lo, HasLo: len(out) > 0})
+}
+
+// ChecksumQuery returns the query whose single row is the row count and a
+// checksum of table's columns: the sum over rows of a 64-bit digest,
+// CRC32 (high half) and CRC32C (low half) of the row's bytes, with a NULL
+// map so that NULL and '' differ. The sum does not depend on row order, so
+// the same query on a restored copy must give the same result. The server
+// computes it: no row leaves the server. CRC32 alone would be too weak.
+func ChecksumQuery(table string, columns []string) string {
+	if len(columns) == 0 {
+		return "SELECT COUNT(*), '0' FROM " + table
+	}
+	nulls := make([]string, len(columns))
+	vals := make([]string, len(columns))
+	for i, c := range columns {
+		q := quoteIdent(c)
+		nulls[i] = "ISNULL(" + q + ")"
+		vals[i] = "CAST(" + q + " AS BINARY)"
+	}
+	row := "CONCAT_WS(0x1f, CONCAT(" + strings.Join(nulls, ", ") + "), " + strings.Join(vals, ", ") + ")"
+	return "SELECT COUNT(*), CAST(COALESCE(SUM((CRC32(" + row + ") << 32) | CRC32C(" + row + ")), 0) AS CHAR) FROM " + table
+}

@@ -1,0 +1,494 @@
+package backup
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Kind is the type of a backup.
+type Kind string
+
+const (
+	Full         Kind = "full"
+	Differential Kind = "differential"
+)
+
+// FormatVersion is the repository format written by this package.
+const FormatVersion = 1
+
+// Manifest describes one complete backup. It is written last; a backup
+// directory without it, or still under its temporary name, does not exist.
+type Manifest struct {
+	Format   int       `json:"format"`
+	ID       string    `json:"id"`
+	Type     Kind      `json:"type"`
+	Base     string    `json:"base,omitempty"` // the full a differential applies to
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Server   Server    `json:"server"`
+	// Binlog is the binary log position matching the snapshot (nil when
+	// log_bin is off). A differential holds the events from its base's
+	// position up to its own.
+	Binlog    *BinlogPos `json:"binlog,omitempty"`
+	Databases []string   `json:"databases"`
+	// Tables are every base table at the snapshot, with the row count and
+	// the checksum the server computed inside the snapshot.
+	Tables []TableInfo `json:"tables"`
+	Users  bool        `json:"users,omitempty"`
+	// BinlogFiles are the binary logs of a differential, in replay order;
+	// replay starts at Base's position in the first one.
+	BinlogFiles []string `json:"binlog_files,omitempty"`
+	// ConfigFiles are the cluster configuration paths archived in config.tar.zst.
+	ConfigFiles []string   `json:"config_files,omitempty"`
+	Files       []FileInfo `json:"files"`
+}
+
+// Server identifies the server a backup was taken from.
+type Server struct {
+	Version        string `json:"version"`
+	Hostname       string `json:"hostname"`
+	ServerID       uint64 `json:"server_id"`
+	LogBinBasename string `json:"log_bin_basename,omitempty"`
+}
+
+// BinlogPos is a binary log position.
+type BinlogPos struct {
+	File     string `json:"file"`
+	Position uint64 `json:"position"`
+}
+
+func (p *BinlogPos) String() string {
+	if p == nil {
+		return "-"
+	}
+	return p.File + ":" + strconv.FormatUint(p.Position, 10)
+}
+
+// TableInfo is one base table in a backup.
+type TableInfo struct {
+	DB       string   `json:"db"`
+	Name     string   `json:"name"`
+	Columns  []string `json:"columns"`
+	Rows     int64    `json:"rows"`
+	Checksum string   `json:"checksum"`
+	Files    []string `json:"files,omitempty"` // data chunks (full only)
+}
+
+// FileInfo is one file of a backup with its SHA-256.
+type FileInfo struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	Rows   int64  `json:"rows,omitempty"`
+}
+
+// Size is the total size of the backup's files.
+func (m *Manifest) Size() int64 {
+	var n int64
+	for _, f := range m.Files {
+		n += f.Size
+	}
+	return n
+}
+
+// Duration is how long the backup took.
+func (m *Manifest) Duration() time.Duration { return m.Finished.Sub(m.Started) }
+
+// ErrLocked means another backup run holds the repository lock.
+var ErrLocked = errors.New("another haconf backup is running on this repository")
+
+// ErrNotFound means no backup matched.
+var ErrNotFound = errors.New("no such backup")
+
+// Repository is a directory of backups:
+//
+//	<dir>/<id>/manifest.json         complete backups (the manifest is written last)
+//	<dir>/<id>/manifest.json.sha256
+//	<dir>/.tmp-<id>/                 a backup being written, or left by a crash
+//	<dir>/.lock                      held (flock) by the running backup
+//	<dir>/state.json                 last success of each scheduled job
+type Repository struct {
+	Dir string
+}
+
+const (
+	manifestName = "manifest.json"
+	tmpPrefix    = ".tmp-"
+)
+
+// newID returns a sortable, unique-enough backup id for kind at t.
+func newID(kind Kind, t time.Time) string {
+	suffix := "full"
+	if kind == Differential {
+		suffix = "diff"
+	}
+	return t.UTC().Format("20060102T150405.000Z") + "-" + suffix
+}
+
+// Lock takes the repository lock without waiting. The lock is an flock on
+// <dir>/.lock, so it is released if the process dies.
+func (r Repository) Lock() (unlock func(), err error) {
+	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create repository: %w", err)
+	}
+	path := filepath.Join(r.Dir, ".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (%s, pid %s)", ErrLocked, path, strings.TrimSpace(string(holder)))
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return func() {
+		_ = f.Truncate(0)
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// List returns the complete backups, oldest first. Directories without a
+// readable manifest (interrupted runs) are not backups and are skipped.
+func (r Repository) List() ([]*Manifest, error) {
+	entries, err := os.ReadDir(r.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read repository: %w", err)
+	}
+	var out []*Manifest
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		m, err := r.Load(e.Name())
+		if err != nil {
+			continue
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Load reads the manifest of backup id.
+func (r Repository) Load(id string) (*Manifest, error) {
+	if id == "" || strings.ContainsAny(id, "/\\") || strings.HasPrefix(id, ".") {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	data, err := os.ReadFile(filepath.Join(r.Dir, id, manifestName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read manifest of %s: %w", id, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("manifest of %s: %w", id, err)
+	}
+	if m.ID != id {
+		return nil, fmt.Errorf("manifest of %s names backup %q", id, m.ID)
+	}
+	return &m, nil
+}
+
+// Latest returns the newest complete backup of kind ("" for any).
+func (r Repository) Latest(kind Kind) (*Manifest, error) {
+	all, err := r.List()
+	if err != nil {
+		return nil, err
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		if kind == "" || all[i].Type == kind {
+			return all[i], nil
+		}
+	}
+	if kind == "" {
+		return nil, fmt.Errorf("%w in %s", ErrNotFound, r.Dir)
+	}
+	return nil, fmt.Errorf("%w: no %s backup in %s", ErrNotFound, kind, r.Dir)
+}
+
+// Chain returns what restoring id needs: the full, then the differential
+// (if id is one). An empty id means the newest backup.
+func (r Repository) Chain(id string) ([]*Manifest, error) {
+	var m *Manifest
+	var err error
+	if id == "" {
+		m, err = r.Latest("")
+	} else {
+		m, err = r.Load(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.Type == Full {
+		return []*Manifest{m}, nil
+	}
+	base, err := r.Load(m.Base)
+	if err != nil {
+		return nil, fmt.Errorf("base of differential %s: %w", m.ID, err)
+	}
+	return []*Manifest{base, m}, nil
+}
+
+// Path returns the absolute path of a file of backup id.
+func (r Repository) Path(id, rel string) string {
+	return filepath.Join(r.Dir, id, filepath.FromSlash(rel))
+}
+
+// RetentionPlan returns the ids to delete so that only the newest keep fulls
+// remain, each with its differentials. Differentials whose full is gone go
+// too. backups must be sorted oldest first.
+func RetentionPlan(backups []*Manifest, keep int) []string {
+	if keep < 1 {
+		keep = 1
+	}
+	kept := map[string]bool{}
+	n := 0
+	for i := len(backups) - 1; i >= 0; i-- {
+		if backups[i].Type == Full && n < keep {
+			kept[backups[i].ID] = true
+			n++
+		}
+	}
+	var drop []string
+	for _, m := range backups {
+		switch {
+		case m.Type == Full && !kept[m.ID]:
+			drop = append(drop, m.ID)
+		case m.Type == Differential && !kept[m.Base]:
+			drop = append(drop, m.ID)
+		}
+	}
+	return drop
+}
+
+// Prune applies RetentionPlan and removes leftovers of interrupted runs.
+// Call it while holding the lock.
+func (r Repository) Prune(keep int) ([]string, error) {
+	all, err := r.List()
+	if err != nil {
+		return nil, err
+	}
+	drop := RetentionPlan(all, keep)
+	var errs []error
+	for _, id := range drop {
+		if err := os.RemoveAll(filepath.Join(r.Dir, id)); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", id, err))
+		}
+	}
+	return drop, errors.Join(errs...)
+}
+
+// removeStale deletes the temporary directories of interrupted runs. Call it
+// while holding the lock.
+func (r Repository) removeStale() error {
+	entries, err := os.ReadDir(r.Dir)
+	if err != nil {
+		return fmt.Errorf("read repository: %w", err)
+	}
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), tmpPrefix) {
+			if err := os.RemoveAll(filepath.Join(r.Dir, e.Name())); err != nil {
+				return fmt.Errorf("remove interrupted backup %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// txn writes one backup under a temporary name; commit makes it visible.
+type txn struct {
+	repo  Repository
+	id    string
+	dir   string
+	mu    sync.Mutex
+	files []FileInfo
+	dirs  map[string]bool
+}
+
+func (r Repository) begin(id string) (*txn, error) {
+	dir := filepath.Join(r.Dir, tmpPrefix+id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	return &txn{repo: r, id: id, dir: dir, dirs: map[string]bool{dir: true}}, nil
+}
+
+// abort removes everything written so far.
+func (t *txn) abort() { _ = os.RemoveAll(t.dir) }
+
+// hashedFile is a file being written whose SHA-256 and size are recorded in
+// the manifest when it is closed.
+type hashedFile struct {
+	t    *txn
+	rel  string
+	f    *os.File
+	h    hash.Hash
+	n    int64
+	Rows int64
+}
+
+func (h *hashedFile) Write(p []byte) (int, error) {
+	n, err := h.f.Write(p)
+	h.h.Write(p[:n])
+	h.n += int64(n)
+	return n, err
+}
+
+// Close syncs the file and records it.
+func (h *hashedFile) Close() error {
+	if err := h.f.Sync(); err != nil {
+		h.f.Close()
+		return fmt.Errorf("sync %s: %w", h.rel, err)
+	}
+	if err := h.f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", h.rel, err)
+	}
+	h.t.mu.Lock()
+	h.t.files = append(h.t.files, FileInfo{Path: h.rel, Size: h.n, SHA256: hex.EncodeToString(h.h.Sum(nil)), Rows: h.Rows})
+	h.t.mu.Unlock()
+	return nil
+}
+
+// create opens rel (slash-separated) for writing, mode 0600.
+func (t *txn) create(rel string) (*hashedFile, error) {
+	path := filepath.Join(t.dir, filepath.FromSlash(rel))
+	dir := filepath.Dir(path)
+	t.mu.Lock()
+	if !t.dirs[dir] {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.mu.Unlock()
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+		t.dirs[dir] = true
+	}
+	t.mu.Unlock()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", rel, err)
+	}
+	return &hashedFile{t: t, rel: rel, f: f, h: sha256.New()}, nil
+}
+
+// writeFile writes a whole small file.
+func (t *txn) writeFile(rel string, data []byte) error {
+	f, err := t.create(rel)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.f.Close()
+		return fmt.Errorf("write %s: %w", rel, err)
+	}
+	return f.Close()
+}
+
+// commit writes the manifest, syncs every directory and renames the
+// temporary directory to its final name: the one step that makes the
+// backup exist.
+func (t *txn) commit(m *Manifest) error {
+	t.mu.Lock()
+	m.Files = append([]FileInfo(nil), t.files...)
+	t.mu.Unlock()
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode manifest: %w", err)
+	}
+	data = append(data, '\n')
+	sum := sha256.Sum256(data)
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{manifestName, data}, {manifestName + ".sha256", []byte(hex.EncodeToString(sum[:]) + "  " + manifestName + "\n")}} {
+		if err := writeSynced(filepath.Join(t.dir, f.name), f.data); err != nil {
+			return err
+		}
+	}
+	dirs := make([]string, 0, len(t.dirs))
+	for d := range t.dirs {
+		dirs = append(dirs, d)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	for _, d := range dirs {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	final := filepath.Join(t.repo.Dir, t.id)
+	if err := os.Rename(t.dir, final); err != nil {
+		return fmt.Errorf("publish backup %s: %w", t.id, err)
+	}
+	return syncDir(t.repo.Dir)
+}
+
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// hashingReader checks a file's SHA-256 once it has been read to the end.
+type hashingReader struct {
+	r    io.Reader
+	h    hash.Hash
+	want string
+	path string
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.h.Write(p[:n])
+	if err == io.EOF {
+		if got := hex.EncodeToString(h.h.Sum(nil)); got != h.want {
+			return n, fmt.Errorf("%w: %s: sha256 %s, manifest says %s", ErrCorrupt, h.path, got, h.want)
+		}
+	}
+	return n, err
+}
