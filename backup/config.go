@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"fmt"
 	"path/filepath"
 
 	"github.com/robfig/cron/v3"
@@ -20,6 +21,19 @@ type Config struct {
 	Retention    Retention `yaml:"retention"`
 	// Parallel is the number of tables read at once.
 	Parallel int `yaml:"parallel"`
+	// Databases limits backups to these databases (default: all but the
+	// system schemas).
+	Databases []string `yaml:"databases"`
+	// Users also saves accounts and grants.
+	Users bool `yaml:"users"`
+	// Files are configuration files and directories archived with every
+	// backup (haconf.yaml, the CIB export, rendered files, RabbitMQ
+	// definitions) so that a lost pair can be rebuilt.
+	Files []string `yaml:"files"`
+	// DifferentialChecksums makes each differential record every table's
+	// checksum at its snapshot, for the drill (default true; costs a scan
+	// on the server, no rows transferred).
+	DifferentialChecksums *bool `yaml:"differential_checksums"`
 }
 
 // Retention says how many backups to keep.
@@ -42,6 +56,10 @@ func (c *Config) SetDefaults() {
 	if c.Parallel == 0 {
 		c.Parallel = 2
 	}
+	if c.DifferentialChecksums == nil {
+		t := true
+		c.DifferentialChecksums = &t
+	}
 }
 
 // Validate reports every problem in c under v.
@@ -62,6 +80,11 @@ func (c *Config) Validate(v *validate.List) {
 	}
 	if c.Retention.Fulls < 1 {
 		v.Addf("retention.fulls", c.Retention.Fulls, "must be at least 1")
+	}
+	for i, f := range c.Files {
+		if !filepath.IsAbs(f) {
+			v.Addf(fmt.Sprintf("files[%d]", i), f, "must be an absolute path")
+		}
 	}
 	if c.Parallel < 1 || c.Parallel > 64 {
 		v.Addf("parallel", c.Parallel, "must be between 1 and 64")
