@@ -206,7 +206,9 @@ func (a applyVia) NodeName() string { return a.e.Local.Name }
 func (a applyVia) Evidence(ctx context.Context, r string) (NodeEvidence, error) {
 	return a.e.Local.Evidence(ctx, r)
 }
-func (a applyVia) State(ctx context.Context, r string) (Resource, error) { return a.e.Local.State(ctx, r) }
+func (a applyVia) State(ctx context.Context, r string) (Resource, error) {
+	return a.e.Local.State(ctx, r)
+}
 func (a applyVia) Apply(ctx context.Context, req PeerRequest) (PeerResult, error) {
 	return a.e.ApplyForPeer(ctx, req)
 }
