@@ -409,3 +409,60 @@ func (w *worker) dumpChunk(ctx context.Context, tx *txn, rel string, t *tableMet
 	p.Bytes.Add(f.n)
 	return FileInfo{Path: rel, Size: f.n, Rows: n}, nil
 }
+
+// Preview is what a run would back up, found without writing anything.
+type Preview struct {
+	Type      Kind     `json:"type"`
+	Server    Server   `json:"server"`
+	LogBin    bool     `json:"log_bin"`
+	Databases []string `json:"databases"`
+	Tables    int      `json:"tables"`
+	EstRows   int64    `json:"estimated_rows"`
+	EstBytes  int64    `json:"estimated_bytes"`
+	Base      string   `json:"base,omitempty"`
+	Repo      string   `json:"repository"`
+	Existing  int      `json:"existing_backups"`
+}
+
+// Plan connects to the server and reports what Run would back up, writing
+// nothing (the --dry-run of `haconf backup run`).
+func Plan(ctx context.Context, kind Kind, o Options) (*Preview, error) {
+	o.defaults()
+	db, err := open(ctx, o.DB, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	p := &Preview{Type: kind, Repo: o.Repo.Dir}
+	if p.Server, p.LogBin, err = serverInfo(ctx, db); err != nil {
+		return nil, err
+	}
+	if p.Databases, err = listDatabases(ctx, db, o.Databases); err != nil {
+		return nil, err
+	}
+	tables, err := listTables(ctx, db, p.Databases)
+	if err != nil {
+		return nil, err
+	}
+	p.Tables = len(tables)
+	for _, t := range tables {
+		p.EstRows += t.EstRows
+		p.EstBytes += t.DataLength
+	}
+	all, err := o.Repo.List()
+	if err != nil {
+		return nil, err
+	}
+	p.Existing = len(all)
+	if kind == Differential {
+		if !p.LogBin {
+			return p, fmt.Errorf("%w: enable log_bin (mysql.binary_log: true) or take fulls only", ErrNoBinlog)
+		}
+		base, err := o.Repo.Latest(Full)
+		if err != nil {
+			return p, fmt.Errorf("a differential needs a full first: %w", err)
+		}
+		p.Base = base.ID
+	}
+	return p, nil
+}

@@ -157,7 +157,7 @@ func PlanChunks(min, max, rows, chunkRows int64) []Chunk {
 // ChecksumQuery returns the query whose single row is the row count and a
 // checksum of table's columns: the sum over rows of a 64-bit digest,
 // CRC32 (high half) and CRC32C (low half) of the row's bytes, with a NULL
-// map so that NULL and '' differ. The sum does not depend on row order, so
+// map so that NULL and ” differ. The sum does not depend on row order, so
 // the same query on a restored copy must give the same result. The server
 // computes it: no row leaves the server. CRC32 alone would be too weak.
 func ChecksumQuery(table string, columns []string) string {

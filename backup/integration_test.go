@@ -49,7 +49,7 @@ func connect(t *testing.T, s *ScratchServer) *sql.DB {
 }
 
 // seed creates two databases with the awkward cases: every escape, NULL
-// next to '', binary bytes, multibyte and latin1 text, a composite key, no
+// next to ”, binary bytes, multibyte and latin1 text, a composite key, no
 // key, a generated column, a foreign key, a view, a routine and a trigger.
 func seed(t *testing.T, db *sql.DB) {
 	mustExec(t, db,

@@ -11,14 +11,14 @@ import (
 // Object is one schema object, stored as the statement that creates it
 // together with the session settings it was defined under.
 type Object struct {
-	Kind      string `json:"kind"` // database, user, table, view, procedure, function, trigger, event
-	DB        string `json:"db,omitempty"`
-	Name      string `json:"name"`
-	SQL       string `json:"sql"`
+	Kind      string   `json:"kind"` // database, user, table, view, procedure, function, trigger, event
+	DB        string   `json:"db,omitempty"`
+	Name      string   `json:"name"`
+	SQL       string   `json:"sql"`
 	Extra     []string `json:"extra,omitempty"` // further statements (a user's GRANTs)
-	SQLMode   string `json:"sql_mode,omitempty"`
-	Charset   string `json:"character_set_client,omitempty"`
-	Collation string `json:"collation_connection,omitempty"`
+	SQLMode   string   `json:"sql_mode,omitempty"`
+	Charset   string   `json:"character_set_client,omitempty"`
+	Collation string   `json:"collation_connection,omitempty"`
 }
 
 // tableMeta is what the dump needs to know about one base table.
