@@ -77,20 +77,26 @@ func (f *Fenced) act(ctx context.Context, n Node, action string) error {
 	f.Log.Info("fence request", "node", n.Name, "action", action)
 	switch action {
 	case "off":
-		return f.Lab.Crash(ctx, n.Name)
+		return f.Lab.powerOff(n)
 	case "on":
-		return f.Lab.bootNode(n)
+		return f.Lab.powerOn(n)
 	case "reboot":
-		if err := f.Lab.Crash(ctx, n.Name); err != nil {
+		if err := f.Lab.powerOff(n); err != nil {
 			return err
 		}
-		return f.Lab.bootNode(n)
+		return f.Lab.powerOn(n)
 	}
 	return fmt.Errorf("unknown action %q: want off, on or reboot", action)
 }
 
-// Serve runs the daemon on addr until ctx ends.
+// Serve runs the daemon on addr until ctx ends. The daemon is the nodes'
+// parent and a child subreaper: it reaps every process of the nodes it
+// starts, whatever the machine's PID 1 does with orphans.
 func (f *Fenced) Serve(ctx context.Context, addr string) error {
+	if err := becomeSubreaper(); err != nil {
+		return err
+	}
+	go reapChildren(ctx)
 	return serveHTTP(ctx, addr, f.Handler(), f.Log)
 }
 

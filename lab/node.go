@@ -84,8 +84,9 @@ func (l *Lab) Running(n Node) (int, bool) {
 	return alive(l.pidFile(n), "umid="+l.umid(n))
 }
 
-// bootNode starts n's kernel unless it already runs. It does not wait.
-func (l *Lab) bootNode(n Node) error {
+// powerOn starts n's kernel as a child of this process unless it already
+// runs. It does not wait for the boot.
+func (l *Lab) powerOn(n Node) error {
 	if pid, ok := l.Running(n); ok {
 		l.logger().Debug("node already running", "node", n.Name, "pid", pid)
 		return nil
@@ -107,35 +108,66 @@ func (l *Lab) bootNode(n Node) error {
 }
 
 // Start boots a stopped or crashed node, with its disks as they were, and
-// waits until its agent answers.
+// waits until its agent answers. The fence daemon starts the kernel, so
+// that the node is its child and it reaps the node's processes.
 func (l *Lab) Start(ctx context.Context, name string) error {
 	n, err := NodeByName(name)
 	if err != nil {
 		return err
 	}
-	if err := l.bootNode(n); err != nil {
-		return err
+	if _, ok := l.Running(n); !ok {
+		if err := l.startFenced(ctx); err != nil {
+			return err
+		}
+		c, err := l.Client()
+		if err != nil {
+			return err
+		}
+		if _, err := c.Power(ctx, FencedURL(), n.Name, "on"); err != nil {
+			return fmt.Errorf("start %s: %w", n.Name, err)
+		}
 	}
 	return l.waitAnswer(ctx, n)
 }
 
 // Crash powers node off at once: SIGKILL to its whole UML process group,
-// no shutdown, no sync, like pulling the plug.
+// no shutdown, no sync, like pulling the plug. The fence daemon does it
+// when it runs (it is the node's parent); otherwise this process does.
 func (l *Lab) Crash(ctx context.Context, name string) error {
 	n, err := NodeByName(name)
 	if err != nil {
 		return err
 	}
-	pid, ok := l.Running(n)
-	if !ok {
+	if _, ok := l.Running(n); !ok {
 		l.logger().Info("node already off", "node", n.Name)
 		return nil
 	}
-	if err := killGroup(pid, 20*time.Second); err != nil {
-		return fmt.Errorf("crash %s: %w", n.Name, err)
+	if _, ok := l.FencedRunning(); ok {
+		c, err := l.Client()
+		if err != nil {
+			return err
+		}
+		if _, err := c.Power(ctx, FencedURL(), n.Name, "off"); err != nil {
+			return fmt.Errorf("crash %s: %w", n.Name, err)
+		}
+		l.logger().Info("crashed node", "node", n.Name)
+		return nil
 	}
+	return l.powerOff(n)
+}
+
+// powerOff kills n's process group and waits until it is gone.
+func (l *Lab) powerOff(n Node) error {
+	pid, ok := l.Running(n)
+	if !ok {
+		return nil
+	}
+	if err := killGroup(pid, 20*time.Second); err != nil {
+		return fmt.Errorf("power off %s: %w", n.Name, err)
+	}
+	waitReaped(pid, 2*time.Second)
 	os.Remove(l.pidFile(n))
-	l.logger().Info("crashed node", "node", n.Name, "pid", pid)
+	l.logger().Info("powered off node", "node", n.Name, "pid", pid)
 	return nil
 }
 

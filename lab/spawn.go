@@ -2,12 +2,15 @@ package lab
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -139,4 +142,78 @@ func Leftovers(dir string) []int {
 		}
 	}
 	return pids
+}
+
+// reaping is set once this process reaps orphans (the fence daemon).
+var reaping atomic.Bool
+
+const prSetChildSubreaper = 36 // linux/prctl.h
+
+// becomeSubreaper makes orphaned descendants of this process its children
+// instead of PID 1's. Some PID 1s (minimal container inits) never reap, and
+// a SIGKILLed UML kernel leaves its own children orphaned.
+func becomeSubreaper() error {
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+		return fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", errno)
+	}
+	reaping.Store(true)
+	return nil
+}
+
+// reapChildren collects every exited child until ctx ends.
+func reapChildren(ctx context.Context) {
+	sig := make(chan os.Signal, 16)
+	signal.Notify(sig, syscall.SIGCHLD)
+	defer signal.Stop(sig)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		for {
+			var ws syscall.WaitStatus
+			pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+		case <-tick.C:
+		}
+	}
+}
+
+// waitReaped waits until no process of group pgid is left, zombies
+// included, when this process reaps them.
+func waitReaped(pgid int, wait time.Duration) {
+	if !reaping.Load() {
+		return
+	}
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) && groupHasAny(pgid) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func groupHasAny(pgid int) bool {
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
 }

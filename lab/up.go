@@ -113,12 +113,19 @@ func (l *Lab) Up(ctx context.Context) error {
 	if err := l.setupNetwork(ctx); err != nil {
 		return err
 	}
-	if err := l.startFenced(); err != nil {
+	if err := l.startFenced(ctx); err != nil {
+		return err
+	}
+	c, err := l.Client()
+	if err != nil {
 		return err
 	}
 	for _, n := range Nodes {
-		if err := l.bootNode(n); err != nil {
-			return err
+		if _, ok := l.Running(n); ok {
+			continue
+		}
+		if _, err := c.Power(ctx, FencedURL(), n.Name, "on"); err != nil {
+			return fmt.Errorf("boot %s: %w", n.Name, err)
 		}
 	}
 	var wg sync.WaitGroup
@@ -132,9 +139,6 @@ func (l *Lab) Up(ctx context.Context) error {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if err := l.waitFenced(ctx); err != nil {
 		return err
 	}
 	l.logger().Info("lab is up", "dir", l.Dir, "took", time.Since(start).Round(time.Millisecond))
@@ -178,9 +182,11 @@ func (l *Lab) installBinary() error {
 // FencedRunning reports whether the fence daemon runs, and its pid.
 func (l *Lab) FencedRunning() (int, bool) { return alive(l.fencedPidFile(), "fenced") }
 
-func (l *Lab) startFenced() error {
+// startFenced starts the fence daemon unless it runs, and waits until it
+// answers.
+func (l *Lab) startFenced(ctx context.Context) error {
 	if _, ok := l.FencedRunning(); ok {
-		return nil
+		return l.waitFenced(ctx)
 	}
 	argv := []string{l.binPath(), "lab", "fenced", "--dir", l.Dir}
 	pid, err := spawn(argv, nil, l.path("fenced.log"), l.fencedPidFile())
@@ -188,7 +194,7 @@ func (l *Lab) startFenced() error {
 		return fmt.Errorf("start fence daemon: %w", err)
 	}
 	l.logger().Info("started fence daemon", "pid", pid, "url", FencedURL())
-	return nil
+	return l.waitFenced(ctx)
 }
 
 func (l *Lab) waitFenced(ctx context.Context) error {
@@ -230,7 +236,7 @@ func (l *Lab) Down(ctx context.Context, purge bool) error {
 				l.logger().Debug("sync before stop failed", "node", n.Name, "err", err)
 			}
 			cancel()
-			if err := killGroup(pid, 20*time.Second); err != nil {
+			if err := l.Crash(ctx, n.Name); err != nil {
 				errs = append(errs, fmt.Errorf("stop %s: %w", n.Name, err))
 			} else {
 				l.logger().Info("stopped node", "node", n.Name, "pid", pid)

@@ -1,0 +1,312 @@
+package lab
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/haconf/haconf/internal/runner"
+	"github.com/haconf/haconf/internal/testenv"
+)
+
+var capture = flag.Bool("capture", false, "write the tool outputs seen in the lab to testdata/captured")
+
+// drbdRes is the test's resource: 64 MiB, fast resync, quick failure
+// detection, and DRBD's default after-split-brain policy (disconnect).
+const drbdRes = `resource r0 {
+	protocol C;
+	device /dev/drbd0;
+	disk /dev/vg0/labtest;
+	meta-disk internal;
+	net {
+		ping-int 2;
+		ping-timeout 5;
+		timeout 10;
+		connect-int 2;
+		after-sb-0pri disconnect;
+		after-sb-1pri disconnect;
+		after-sb-2pri disconnect;
+	}
+	disk {
+		resync-rate 100M;
+		c-plan-ahead 0;
+	}
+	on ctl1 { address 10.251.1.11:7789; }
+	on ctl2 { address 10.251.1.12:7789; }
+}
+`
+
+// TestLab brings the lab up from nothing, replicates a DRBD resource,
+// produces a real split brain, crashes and restarts a node, fences one
+// through the fence agent, and takes the lab down, checking that nothing of
+// it is left.
+func TestLab(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireCommands(t, "go", "ip", "dpkg-query", "apt-get")
+	if testing.Short() {
+		t.Skip("boots two UML nodes")
+	}
+	run := runner.Exec{}
+	if out, _ := run.Run(context.Background(), "ip", "-j", "link", "show"); strings.Contains(string(out), `"hclab-`) {
+		testenv.Missing(t, "another haconf lab is up on this machine (haconf lab down first)")
+	}
+
+	budget := 9 * time.Minute
+	if dl, ok := t.Deadline(); ok && time.Until(dl)-30*time.Second < budget {
+		budget = time.Until(dl) - 30*time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+
+	bin := filepath.Join(t.TempDir(), "haconf")
+	if _, err := run.Run(ctx, "go", "build", "-o", bin, "github.com/haconf/haconf/cmd/haconf"); err != nil {
+		t.Fatalf("build haconf: %v", err)
+	}
+	dir, err := os.MkdirTemp("/var/tmp", "haconf-lab-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &Lab{Dir: dir, Run: run, Binary: bin, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
+	t.Cleanup(func() {
+		if err := l.Down(context.Background(), true); err != nil {
+			t.Errorf("cleanup: lab down: %v", err)
+		}
+		os.RemoveAll(dir)
+	})
+
+	// Up from nothing, then again (idempotent).
+	start := time.Now()
+	if err := l.Up(ctx); err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Logf("lab up from nothing: %s", time.Since(start).Round(time.Millisecond))
+	pid1, _ := l.Running(Nodes[0])
+	start = time.Now()
+	if err := l.Up(ctx); err != nil {
+		t.Fatalf("second lab up: %v", err)
+	}
+	if pid, _ := l.Running(Nodes[0]); pid != pid1 {
+		t.Errorf("second up restarted ctl1 (pid %d -> %d)", pid1, pid)
+	}
+	t.Logf("second lab up: %s", time.Since(start).Round(time.Millisecond))
+
+	x := &execer{t: t, ctx: ctx, l: l}
+
+	// A node's writes stay in the node.
+	x.sh("ctl1", "echo probe > /etc/haconf-lab-probe")
+	if _, err := os.Stat("/etc/haconf-lab-probe"); err == nil {
+		t.Fatal("a node's write reached the host's /etc")
+	}
+	if res := x.exec("ctl2", "sh", "-c", "exit 7"); res.ExitCode != 7 {
+		t.Errorf("exit code: got %d, want 7", res.ExitCode)
+	}
+
+	// DRBD 8.4 in both nodes, on an LVM volume; a snapshot works there too.
+	for _, n := range []string{"ctl1", "ctl2"} {
+		x.shIn(n, drbdRes, "cat > /etc/drbd.d/r0.res")
+		x.sh(n, "modprobe drbd && lvcreate -y -n labtest -L 64M vg0 && drbdadm create-md --force r0 && drbdadm up r0")
+	}
+	x.sh("ctl1", "lvcreate -y -s -n labsnap -L 8M vg0/haconf && lvs vg0/labsnap && lvremove -y vg0/labsnap")
+	x.waitDRBD("ctl1", "cs:Connected ro:Secondary/Secondary ds:Inconsistent/Inconsistent")
+	x.save("proc-drbd-84-connected-inconsistent.txt", x.sh("ctl1", "cat /proc/drbd"))
+	x.sh("ctl1", "drbdadm primary --force r0")
+	x.save("proc-drbd-84-syncsource.txt", x.sh("ctl1", "cat /proc/drbd"))
+	x.save("proc-drbd-84-synctarget.txt", x.sh("ctl2", "cat /proc/drbd"))
+	x.waitDRBD("ctl1", "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate")
+	x.waitDRBD("ctl2", "cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate")
+	x.save("proc-drbd-84-connected-primary.txt", x.sh("ctl1", "cat /proc/drbd"))
+	x.save("proc-drbd-84-connected-secondary.txt", x.sh("ctl2", "cat /proc/drbd"))
+	x.save("drbdadm-84-get-gi-connected-primary.txt", x.sh("ctl1", "drbdadm get-gi r0"))
+	x.save("drbdadm-84-show-gi-connected-primary.txt", x.sh("ctl1", "drbdadm show-gi r0"))
+
+	// Cut replication, write on both sides.
+	if err := l.Partition(ctx, "ctl2", LinkStorage); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := l.Status(ctx); err != nil || st.Nodes[1].Links["storage"] != "cut" || st.Nodes[1].Links["mgmt"] != "connected" {
+		t.Fatalf("status after partition: %+v, %v", st, err)
+	}
+	x.sh("ctl1", "dd if=/dev/urandom of=/dev/drbd0 bs=4k count=16 oflag=direct")
+	x.waitDRBD("ctl1", "cs:WFConnection ro:Primary/Unknown")
+	x.waitDRBD("ctl2", "cs:WFConnection ro:Secondary/Unknown")
+	x.save("proc-drbd-84-wfconnection-primary.txt", x.sh("ctl1", "cat /proc/drbd"))
+	x.sh("ctl2", "drbdadm primary r0 && dd if=/dev/urandom of=/dev/drbd0 bs=4k count=8 seek=1000 oflag=direct")
+	x.save("proc-drbd-84-wfconnection-both-primary.txt", x.sh("ctl2", "cat /proc/drbd"))
+
+	// Heal: both sides see the split brain and stay StandAlone.
+	if err := l.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x.waitDRBD("ctl1", "cs:StandAlone")
+	x.waitDRBD("ctl2", "cs:StandAlone")
+	for _, n := range []string{"ctl1", "ctl2"} {
+		if log := x.sh(n, "dmesg"); !strings.Contains(log, "Split-Brain detected but unresolved, dropping connection!") {
+			t.Errorf("%s kernel log has no split-brain message", n)
+		}
+		x.save("proc-drbd-84-standalone-splitbrain-"+n+".txt", x.sh(n, "cat /proc/drbd"))
+		x.save("drbdadm-84-get-gi-splitbrain-"+n+".txt", x.sh(n, "drbdadm get-gi r0"))
+		x.save("drbdadm-84-show-gi-splitbrain-"+n+".txt", x.sh(n, "drbdadm show-gi r0"))
+	}
+	x.save("dmesg-drbd-84-splitbrain-ctl2.txt", x.sh("ctl2", "dmesg | grep -E 'drbd|block drbd0'"))
+	gi := strings.TrimSpace(x.sh("ctl2", "drbdadm get-gi r0"))
+
+	// Crash ctl2 and boot it again: its disks are as they were.
+	x.sh("ctl2", "echo kept > /root/marker && sync")
+	if err := l.Crash(ctx, "ctl2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.Running(Nodes[1]); ok {
+		t.Fatal("ctl2 still runs after crash")
+	}
+	start = time.Now()
+	if err := l.Start(ctx, "ctl2"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ctl2 back after crash: %s", time.Since(start).Round(time.Millisecond))
+	if got := strings.TrimSpace(x.sh("ctl2", "cat /root/marker")); got != "kept" {
+		t.Errorf("marker after crash = %q", got)
+	}
+	x.sh("ctl2", "modprobe drbd && drbdadm up r0")
+	x.save("proc-drbd-84-after-crash-wfconnection.txt", x.sh("ctl2", "cat /proc/drbd"))
+	after := strings.TrimSpace(x.sh("ctl2", "drbdadm get-gi r0"))
+	if maskRole(after) != maskRole(gi) {
+		t.Errorf("ctl2 current UUID changed across the crash: %s -> %s", gi, after)
+	}
+	x.save("drbdadm-84-show-gi-crashed-primary.txt", x.sh("ctl2", "drbdadm show-gi r0"))
+
+	// Fencing for real: ctl1 powers ctl2 off and on through the fence agent.
+	if res := x.execIn("ctl1", "action=status\nport=ctl2\n", "fence_haconf_lab"); res.ExitCode != 0 {
+		t.Errorf("fence status: exit %d: %s%s", res.ExitCode, res.Stdout, res.Stderr)
+	}
+	if res := x.exec("ctl1", "fence_haconf_lab", "-o", "off", "-n", "ctl2"); res.ExitCode != 0 {
+		t.Fatalf("fence off: exit %d: %s%s", res.ExitCode, res.Stdout, res.Stderr)
+	}
+	if _, ok := l.Running(Nodes[1]); ok {
+		t.Error("ctl2 still runs after fence off")
+	}
+	if res := x.exec("ctl1", "fence_haconf_lab", "-o", "status", "-n", "ctl2"); res.ExitCode != 2 {
+		t.Errorf("fence status of an off node: exit %d, want 2", res.ExitCode)
+	}
+	if res := x.exec("ctl1", "fence_haconf_lab", "-o", "on", "-n", "ctl2"); res.ExitCode != 0 {
+		t.Fatalf("fence on: exit %d: %s%s", res.ExitCode, res.Stdout, res.Stderr)
+	}
+	if err := l.waitAnswer(ctx, Nodes[1]); err != nil {
+		t.Fatal(err)
+	}
+
+	// Down: no process, interface or mount of the lab is left.
+	if err := l.Down(ctx, true); err != nil {
+		t.Fatalf("lab down: %v", err)
+	}
+	if pids := Leftovers(dir); len(pids) > 0 {
+		t.Errorf("processes left after down: %v", pids)
+	}
+	out, err := run.Run(ctx, "ip", "-j", "link", "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if links, _ := parseLinks(out); len(links) > 0 {
+		t.Errorf("interfaces left after down: %v", links)
+	}
+	if m := mountsUnder(dir); len(m) > 0 {
+		t.Errorf("mounts left after down: %v", m)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("%s left after down --purge", dir)
+	}
+}
+
+// maskRole drops the role bit of the current UUID (first field of get-gi).
+func maskRole(gi string) string {
+	cur, _, _ := strings.Cut(gi, ":")
+	if cur == "" {
+		return ""
+	}
+	last := cur[len(cur)-1]
+	var v byte
+	fmt.Sscanf(string(last), "%x", &v)
+	return cur[:len(cur)-1] + fmt.Sprintf("%X", v&^1)
+}
+
+type execer struct {
+	t   *testing.T
+	ctx context.Context
+	l   *Lab
+}
+
+func (x *execer) execIn(node, stdin string, argv ...string) ExecResult {
+	x.t.Helper()
+	c, err := x.l.Client()
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(x.ctx, time.Minute)
+	defer cancel()
+	res, err := c.Exec(ctx, node, ExecRequest{Argv: argv, Stdin: []byte(stdin)})
+	if err != nil {
+		x.t.Fatalf("%s: %v: %v", node, argv, err)
+	}
+	return res
+}
+
+func (x *execer) exec(node string, argv ...string) ExecResult {
+	x.t.Helper()
+	return x.execIn(node, "", argv...)
+}
+
+// shIn runs script with sh -c in node, stdin on its input; it fails the test
+// unless it exits 0, and returns its stdout.
+func (x *execer) shIn(node, stdin, script string) string {
+	x.t.Helper()
+	res := x.execIn(node, stdin, "sh", "-c", script)
+	if res.ExitCode != 0 {
+		x.t.Fatalf("%s: %s: exit %d: %s%s", node, script, res.ExitCode, res.Stdout, res.Stderr)
+	}
+	return string(res.Stdout)
+}
+
+func (x *execer) sh(node, script string) string {
+	x.t.Helper()
+	return x.shIn(node, "", script)
+}
+
+// waitDRBD polls node's /proc/drbd until it contains want.
+func (x *execer) waitDRBD(node, want string) {
+	x.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		last = x.sh(node, "cat /proc/drbd")
+		if strings.Contains(last, want) {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	x.t.Fatalf("%s: /proc/drbd never showed %q; last:\n%s", node, want, last)
+}
+
+func (x *execer) save(name, content string) {
+	x.t.Helper()
+	if !*capture {
+		return
+	}
+	if err := os.MkdirAll("testdata/captured", 0o755); err != nil {
+		x.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("testdata/captured", name), []byte(content), 0o644); err != nil {
+		x.t.Fatal(err)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
