@@ -32,6 +32,9 @@ type SplitBrainConfig struct {
 	// PreserveDir receives a verified copy of the victim's device when its
 	// backing disk is not an LVM volume that can be snapshotted.
 	PreserveDir string `yaml:"preserve_dir"`
+	// IncidentDir keeps one JSON record per split brain seen, decided or
+	// resolved on this node.
+	IncidentDir string `yaml:"incident_dir"`
 }
 
 // Versions haconf renders configuration for.
@@ -71,6 +74,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.SplitBrain.PreserveDir == "" {
 		c.SplitBrain.PreserveDir = "/var/lib/haconf/splitbrain"
+	}
+	if c.SplitBrain.IncidentDir == "" {
+		c.SplitBrain.IncidentDir = "/var/lib/haconf/incidents"
 	}
 }
 
@@ -119,6 +125,9 @@ func (c *Config) Validate(v *validate.List) {
 	}
 	if !filepath.IsAbs(c.SplitBrain.PreserveDir) {
 		sb.Addf("preserve_dir", c.SplitBrain.PreserveDir, "must be an absolute path")
+	}
+	if !filepath.IsAbs(c.SplitBrain.IncidentDir) {
+		sb.Addf("incident_dir", c.SplitBrain.IncidentDir, "must be an absolute path")
 	}
 }
 

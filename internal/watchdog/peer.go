@@ -1,0 +1,124 @@
+package watchdog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/haconf/haconf/drbd"
+)
+
+// PeerClient reaches the other controller's watchdog endpoint. It
+// implements drbd.Member, so the split-brain engine on one node can read
+// the peer's evidence and ask it to run its half of a decision.
+type PeerClient struct {
+	Name    string // the peer's node name
+	BaseURL string // e.g. http://192.0.2.12:9750
+	HTTP    *http.Client
+}
+
+// NodeName implements drbd.Member.
+func (p *PeerClient) NodeName() string { return p.Name }
+
+func (p *PeerClient) client() *http.Client {
+	if p.HTTP != nil {
+		return p.HTTP
+	}
+	return http.DefaultClient
+}
+
+// Evidence implements drbd.Member.
+func (p *PeerClient) Evidence(ctx context.Context, resource string) (drbd.NodeEvidence, error) {
+	var ev drbd.NodeEvidence
+	err := p.do(ctx, http.MethodGet, "/v1/drbd/evidence?resource="+url.QueryEscape(resource), nil, &ev)
+	return ev, err
+}
+
+// State implements drbd.Member.
+func (p *PeerClient) State(ctx context.Context, resource string) (drbd.Resource, error) {
+	var r drbd.Resource
+	err := p.do(ctx, http.MethodGet, "/v1/drbd/state?resource="+url.QueryEscape(resource), nil, &r)
+	return r, err
+}
+
+// Apply implements drbd.Member.
+func (p *PeerClient) Apply(ctx context.Context, req drbd.PeerRequest) (drbd.PeerResult, error) {
+	var res drbd.PeerResult
+	err := p.do(ctx, http.MethodPost, "/v1/splitbrain/apply", req, &res)
+	return res, err
+}
+
+// Incidents lists the peer's incident records.
+func (p *PeerClient) Incidents(ctx context.Context) ([]drbd.Incident, error) {
+	var out []drbd.Incident
+	err := p.do(ctx, http.MethodGet, "/v1/incidents", nil, &out)
+	return out, err
+}
+
+// apiError is the body of a failed peer API call.
+type apiError struct {
+	Error string `json:"error"`
+	Kind  string `json:"kind,omitempty"`
+	// Result carries a partial result (the timeline of a failed Apply).
+	Result *drbd.PeerResult `json:"result,omitempty"`
+}
+
+var kinds = map[string]error{
+	"unknown-resource": drbd.ErrUnknownResource,
+	"disagree":         drbd.ErrDisagree,
+}
+
+func kindOf(err error) string {
+	for k, e := range kinds {
+		if errors.Is(err, e) {
+			return k
+		}
+	}
+	return ""
+}
+
+func (p *PeerClient) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.BaseURL+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client().Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", drbd.ErrPeerUnreachable, p.Name, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", drbd.ErrPeerUnreachable, p.Name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var ae apiError
+		if json.Unmarshal(data, &ae) != nil || ae.Error == "" {
+			return fmt.Errorf("peer %s: %s %s: HTTP %d: %s", p.Name, method, path, resp.StatusCode, bytes.TrimSpace(data))
+		}
+		if ae.Result != nil {
+			if r, ok := out.(*drbd.PeerResult); ok {
+				*r = *ae.Result
+			}
+		}
+		if k, ok := kinds[ae.Kind]; ok {
+			return fmt.Errorf("peer %s: %w: %s", p.Name, k, ae.Error)
+		}
+		return fmt.Errorf("peer %s: %s", p.Name, ae.Error)
+	}
+	return json.Unmarshal(data, out)
+}

@@ -1,0 +1,136 @@
+package watchdog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/haconf/haconf/drbd"
+)
+
+type stubNode struct{ name string }
+
+func (s stubNode) NodeName() string { return s.name }
+func (s stubNode) Evidence(ctx context.Context, r string) (drbd.NodeEvidence, error) {
+	if r != "r0" {
+		return drbd.NodeEvidence{}, fmt.Errorf("%w: %q", drbd.ErrUnknownResource, r)
+	}
+	return drbd.NodeEvidence{Node: s.name, Reachable: true, State: drbd.Resource{Name: "r0", Connection: drbd.ConnStandAlone, OutOfSyncKiB: 52}}, nil
+}
+func (s stubNode) State(ctx context.Context, r string) (drbd.Resource, error) {
+	ev, err := s.Evidence(ctx, r)
+	return ev.State, err
+}
+
+type stubApplier struct{ agree bool }
+
+func (a stubApplier) ApplyForPeer(ctx context.Context, req drbd.PeerRequest) (drbd.PeerResult, error) {
+	if !a.agree {
+		return drbd.PeerResult{Node: "ctl2"}, fmt.Errorf("%w: ctl2 decided otherwise", drbd.ErrDisagree)
+	}
+	return drbd.PeerResult{Node: "ctl2", Preserved: &drbd.Preserved{Node: "ctl2", Kind: drbd.PreservedCopy, Path: "/var/lib/haconf/splitbrain/r0-x.img", Verified: true}}, nil
+}
+
+func newServer(t *testing.T, agree bool, allow ...string) (*httptest.Server, *PeerClient) {
+	sb := &SplitBrainCheck{Resource: "r0"}
+	sb.set(true, nil)
+	s := &Server{Watchdog: &Watchdog{Specs: []Spec{{Check: sb}}}, Node: stubNode{"ctl2"}, Applier: stubApplier{agree}, SplitBrain: sb,
+		DRBD: &DRBDState{}, Incidents: &drbd.IncidentStore{Dir: t.TempDir()}}
+	s.DRBD.Set(drbd.Status{Resources: []drbd.Resource{{Name: "r0", Role: "Secondary", Disk: "UpToDate", Connection: "StandAlone", OutOfSyncKiB: 52}}})
+	for _, a := range allow {
+		s.ApplyFrom = append(s.ApplyFrom, netip.MustParseAddr(a))
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return ts, &PeerClient{Name: "ctl2", BaseURL: ts.URL}
+}
+
+func TestPeerClientRoundTrip(t *testing.T) {
+	ts, pc := newServer(t, true, "127.0.0.1")
+	ctx := context.Background()
+	ev, err := pc.Evidence(ctx, "r0")
+	if err != nil || ev.Node != "ctl2" || ev.State.OutOfSyncKiB != 52 {
+		t.Fatalf("%+v %v", ev, err)
+	}
+	if _, err := pc.Evidence(ctx, "r9"); !errors.Is(err, drbd.ErrUnknownResource) {
+		t.Fatalf("unknown resource: %v", err)
+	}
+	res, err := pc.Apply(ctx, drbd.PeerRequest{ID: "x", Resource: "r0", From: "ctl1"})
+	if err != nil || res.Preserved == nil || res.Preserved.Path == "" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	list, err := pc.Incidents(ctx)
+	if err != nil || len(list) != 0 {
+		t.Fatalf("%v %v", list, err)
+	}
+	for path, want := range map[string]string{"/healthz": "ok", "/metrics": `haconf_drbd_split_brain{resource="r0"} 1`, "/status": `"split_brain":true`} {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %q:\n%s", path, want, b)
+		}
+	}
+}
+
+func TestApplyRefusals(t *testing.T) {
+	_, pc := newServer(t, false, "127.0.0.1")
+	if _, err := pc.Apply(context.Background(), drbd.PeerRequest{Resource: "r0"}); !errors.Is(err, drbd.ErrDisagree) {
+		t.Fatalf("disagree: %v", err)
+	}
+	_, pc = newServer(t, true, "192.0.2.11")
+	if _, err := pc.Apply(context.Background(), drbd.PeerRequest{Resource: "r0"}); err == nil || !strings.Contains(err.Error(), "403") && !strings.Contains(err.Error(), "only the peer") {
+		t.Fatalf("stranger allowed: %v", err)
+	}
+	pc = &PeerClient{Name: "ctl2", BaseURL: "http://127.0.0.1:1"}
+	if _, err := pc.Evidence(context.Background(), "r0"); !errors.Is(err, drbd.ErrPeerUnreachable) {
+		t.Fatalf("unreachable: %v", err)
+	}
+}
+
+type fakeEngine struct {
+	plan       *drbd.Plan
+	planErr    error
+	resolveErr error
+	resolved   int
+}
+
+func (f *fakeEngine) Plan(ctx context.Context, r string, p drbd.Policy) (*drbd.Plan, error) {
+	return f.plan, f.planErr
+}
+func (f *fakeEngine) Resolve(ctx context.Context, r string, o drbd.ResolveOptions) (*drbd.Incident, error) {
+	f.resolved++
+	return &drbd.Incident{ID: "x"}, f.resolveErr
+}
+
+func TestSplitBrainCheck(t *testing.T) {
+	plan := &drbd.Plan{Actor: "ctl1", Decision: drbd.Decision{Action: drbd.ActionResolve, Victim: "ctl2", Relation: drbd.RelSplitBrain}}
+	// On the victim: the check fails (split brain) but remediation leaves
+	// the work to the survivor.
+	victim := &SplitBrainCheck{Engine: &fakeEngine{plan: plan, resolveErr: drbd.ErrNotSurvivor}, Local: stubNode{"ctl2"}, Resource: "r0"}
+	if err := victim.Run(context.Background()); !errors.Is(err, drbd.ErrSplitBrain) || !victim.Active() {
+		t.Fatalf("Run = %v", err)
+	}
+	if err := victim.Remediate(context.Background()); err != nil {
+		t.Fatalf("victim Remediate = %v", err)
+	}
+	// Refusals keep the check failing and are reported.
+	refuse := &SplitBrainCheck{Engine: &fakeEngine{plan: &drbd.Plan{}, planErr: drbd.ErrUnrelatedData}, Local: stubNode{"ctl1"}, Resource: "r0"}
+	if err := refuse.Run(context.Background()); !errors.Is(err, drbd.ErrSplitBrain) || !refuse.Active() {
+		t.Fatalf("refusal Run = %v active=%v", err, refuse.Active())
+	}
+	// Disconnected without divergence is not a split brain.
+	calm := &SplitBrainCheck{Engine: &fakeEngine{planErr: drbd.ErrNoSplitBrain}, Local: stubNode{"ctl1"}, Resource: "r0"}
+	if err := calm.Run(context.Background()); err != nil || calm.Active() {
+		t.Fatalf("no split brain: %v", err)
+	}
+}

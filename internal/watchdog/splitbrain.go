@@ -1,0 +1,102 @@
+package watchdog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/haconf/haconf/drbd"
+)
+
+// SplitBrainEngine is what SplitBrainCheck needs from drbd.Engine.
+type SplitBrainEngine interface {
+	Plan(ctx context.Context, resource string, p drbd.Policy) (*drbd.Plan, error)
+	Resolve(ctx context.Context, resource string, opts drbd.ResolveOptions) (*drbd.Incident, error)
+}
+
+// StateReader reads the local DRBD state of a resource.
+type StateReader interface {
+	State(ctx context.Context, resource string) (drbd.Resource, error)
+}
+
+// SplitBrainCheck fails while the resource is in split brain (or cannot
+// connect although nothing diverged) and remediates by resolving it.
+// It runs on both controllers; the decision is the same on both (same
+// evidence, pure drbd.Decide) and only its actor, the survivor, acts: on
+// the victim Resolve returns drbd.ErrNotSurvivor and the check waits for
+// the survivor's request, which the victim verifies before discarding.
+type SplitBrainCheck struct {
+	Engine   SplitBrainEngine
+	Local    StateReader
+	Resource string
+	Policy   drbd.Policy
+	Log      *slog.Logger
+
+	mu     sync.Mutex
+	active bool
+	last   *drbd.Plan
+}
+
+// Name implements Check.
+func (c *SplitBrainCheck) Name() string { return "drbd-split-brain" }
+
+// Active reports whether the last run saw a split brain.
+func (c *SplitBrainCheck) Active() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.active
+}
+
+// LastPlan is the decision of the last run that saw a problem (nil if none).
+func (c *SplitBrainCheck) LastPlan() *drbd.Plan {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+func (c *SplitBrainCheck) set(active bool, p *drbd.Plan) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.active, c.last = active, p
+}
+
+// Run implements Check.
+func (c *SplitBrainCheck) Run(ctx context.Context) error {
+	r, err := c.Local.State(ctx, c.Resource)
+	if err != nil {
+		return err
+	}
+	if !r.Disconnected() {
+		c.set(false, nil)
+		return nil
+	}
+	plan, err := c.Engine.Plan(ctx, c.Resource, c.Policy)
+	if errors.Is(err, drbd.ErrNoSplitBrain) {
+		c.set(false, nil) // disconnected, nothing diverged: DRBD reconnects by itself
+		return nil
+	}
+	active := plan != nil && plan.Decision.Relation == drbd.RelSplitBrain || errors.Is(err, drbd.ErrUnrelatedData)
+	c.set(active, plan)
+	if err != nil {
+		return fmt.Errorf("%w on %s, no automatic resolution: %v", drbd.ErrSplitBrain, c.Resource, err)
+	}
+	return fmt.Errorf("%w on %s: %s, victim %q, actor %s: %s", drbd.ErrSplitBrain, c.Resource, plan.Decision.Action, plan.Decision.Victim, plan.Actor, plan.Decision.Reason)
+}
+
+// Remediate implements Remediator. It is idempotent: Resolve re-gathers
+// the evidence and does nothing once the pair is connected again.
+func (c *SplitBrainCheck) Remediate(ctx context.Context) error {
+	inc, err := c.Engine.Resolve(ctx, c.Resource, drbd.ResolveOptions{})
+	switch {
+	case errors.Is(err, drbd.ErrNotSurvivor), errors.Is(err, drbd.ErrNoSplitBrain):
+		return nil // the survivor acts, or it already did
+	case err != nil:
+		return err
+	}
+	if c.Log != nil {
+		c.Log.Info("split brain handled", "resource", c.Resource, "id", inc.ID, "result", inc.Result, "victim", inc.Victim)
+	}
+	return nil
+}
