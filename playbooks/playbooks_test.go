@@ -46,11 +46,11 @@ func TestSiteRunsAndIsIdempotent(t *testing.T) {
 	recap := regexp.MustCompile(`ctl1\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=0\s+failed=0`)
 
 	// Check mode on an empty root: shows the plan, writes nothing.
-	out := play("--check", "--diff")
+	play("--check", "--diff")
 	if _, err := os.Stat(filepath.Join(root, "etc/corosync/corosync.conf")); err == nil {
 		t.Fatal("check mode wrote a file")
 	}
-	out = play()
+	out := play()
 	if m := recap.FindStringSubmatch(out); m == nil || m[2] == "0" {
 		t.Fatalf("first run changed nothing:\n%s", out)
 	}
