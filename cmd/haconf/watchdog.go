@@ -1,8 +1,98 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
 
-// newWatchdogCmd is a placeholder until its command group lands.
+	"github.com/spf13/cobra"
+
+	"github.com/haconf/haconf/drbd"
+	"github.com/haconf/haconf/internal/runner"
+	"github.com/haconf/haconf/internal/watchdog"
+)
+
+type watchdogOptions struct {
+	node   string
+	dryRun bool
+}
+
 func newWatchdogCmd(g *globals) *cobra.Command {
-	return &cobra.Command{Use: "watchdog", Short: "(not yet implemented)", Hidden: true}
+	o := &watchdogOptions{}
+	cmd := &cobra.Command{
+		Use:   "watchdog",
+		Short: "Run the daemon: follow DRBD, resolve split brain automatically, serve /status and /metrics",
+		Long: `Runs on both controllers (systemd unit haconf-watchdog.service). It follows
+DRBD state, runs its checks on watchdog.interval, and serves watchdog.listen:
+/healthz, /status (JSON), /metrics (Prometheus) and the peer API the
+split-brain engine uses.
+
+Split brain: both watchdogs gather the same evidence from both nodes and reach
+the same decision; only the survivor acts, after 2 consecutive failed checks,
+and the victim verifies the decision itself before it preserves and discards
+its data. With policy manual it only records and reports. --dry-run plans and
+logs without changing anything.`,
+		Example: `  haconf watchdog -c /etc/haconf/haconf.yaml
+  haconf watchdog -c /etc/haconf/haconf.yaml --dry-run
+  curl -s localhost:9750/status | jq .split_brain`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := newPairEnv(g, o.node, nil)
+			if err != nil {
+				return err
+			}
+			cfg, ctx := env.cfg, cmd.Context()
+			res := cfg.DRBD.Resource
+			sb := &watchdog.SplitBrainCheck{Engine: env.engine, Local: env.local, Resource: res, Policy: env.engine.Policy, DryRun: o.dryRun, Log: g.logger}
+			wd := &watchdog.Watchdog{Log: g.logger, Specs: []watchdog.Spec{{
+				Check: sb, Interval: cfg.Watchdog.Interval, Timeout: 30 * time.Second,
+				FailuresBeforeAction: 2, SuccessesBeforeClear: 2, Cooldown: 2 * time.Minute, RemediationTimeout: 30 * time.Minute,
+			}}}
+			state := &watchdog.DRBDState{}
+			srv := &watchdog.Server{Watchdog: wd, Node: env.local, Applier: env.engine, SplitBrain: sb, DRBD: state,
+				Incidents: env.store, Log: g.logger}
+			if peer, ok := cfg.Peer(env.local.Name); ok {
+				for _, a := range []string{peer.Management, peer.Storage} {
+					if ip, err := netip.ParseAddr(a); err == nil {
+						srv.ApplyFrom = append(srv.ApplyFrom, ip)
+					}
+				}
+			}
+			// events2 streaming needs a Stream method in internal/runner;
+			// until it has one, DRBD 9 is polled with status --json.
+			watcher := &drbd.Watcher{Run: runner.Exec{Timeout: 10 * time.Second}, Resource: res, Minor: cfg.DRBD.Minor(), Log: g.logger}
+			ln, err := net.Listen("tcp", cfg.Watchdog.Listen)
+			if err != nil {
+				return err
+			}
+			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			errc := make(chan error, 3)
+			go func() { errc <- hs.Serve(ln) }()
+			go func() {
+				errc <- watcher.Watch(ctx, func(st drbd.Status) {
+					state.Set(st)
+					wd.Trigger(sb.Name())
+				})
+			}()
+			go func() { errc <- wd.Run(ctx) }()
+			g.logger.Info("watchdog running", "node", env.local.Name, "listen", ln.Addr().String(), "policy", env.engine.Policy.Name, "dry_run", o.dryRun)
+			err = <-errc
+			cancel()
+			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer scancel()
+			_ = hs.Shutdown(sctx)
+			if errors.Is(err, context.Canceled) || errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&o.node, "node", "", "this controller's name (default: the short hostname)")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "observe and plan, never change anything")
+	return cmd
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/haconf/haconf/drbd"
 )
@@ -20,6 +21,9 @@ type PeerClient struct {
 	Name    string // the peer's node name
 	BaseURL string // e.g. http://192.0.2.12:9750
 	HTTP    *http.Client
+	// ReadTimeout bounds the read-only calls (default 10s); Apply is
+	// bounded by its context only (a preserved copy can take minutes).
+	ReadTimeout time.Duration
 }
 
 // NodeName implements drbd.Member.
@@ -83,6 +87,15 @@ func kindOf(err error) string {
 }
 
 func (p *PeerClient) do(ctx context.Context, method, path string, in, out any) error {
+	if method == http.MethodGet {
+		t := p.ReadTimeout
+		if t == 0 {
+			t = 10 * time.Second
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)

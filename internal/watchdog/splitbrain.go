@@ -32,7 +32,9 @@ type SplitBrainCheck struct {
 	Local    StateReader
 	Resource string
 	Policy   drbd.Policy
-	Log      *slog.Logger
+	// DryRun makes remediation plan and log only.
+	DryRun bool
+	Log    *slog.Logger
 
 	mu     sync.Mutex
 	active bool
@@ -88,7 +90,7 @@ func (c *SplitBrainCheck) Run(ctx context.Context) error {
 // Remediate implements Remediator. It is idempotent: Resolve re-gathers
 // the evidence and does nothing once the pair is connected again.
 func (c *SplitBrainCheck) Remediate(ctx context.Context) error {
-	inc, err := c.Engine.Resolve(ctx, c.Resource, drbd.ResolveOptions{})
+	inc, err := c.Engine.Resolve(ctx, c.Resource, drbd.ResolveOptions{DryRun: c.DryRun})
 	switch {
 	case errors.Is(err, drbd.ErrNotSurvivor), errors.Is(err, drbd.ErrNoSplitBrain):
 		return nil // the survivor acts, or it already did
