@@ -90,6 +90,9 @@ func (c *SplitBrainCheck) Run(ctx context.Context) error {
 // Remediate implements Remediator. It is idempotent: Resolve re-gathers
 // the evidence and does nothing once the pair is connected again.
 func (c *SplitBrainCheck) Remediate(ctx context.Context) error {
+	if c.LastPlan() == nil {
+		return nil // the check failed for another reason (DRBD not readable): nothing to resolve
+	}
 	inc, err := c.Engine.Resolve(ctx, c.Resource, drbd.ResolveOptions{DryRun: c.DryRun})
 	switch {
 	case errors.Is(err, drbd.ErrNotSurvivor), errors.Is(err, drbd.ErrNoSplitBrain):
