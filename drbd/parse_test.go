@@ -1,6 +1,7 @@
 package drbd
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -254,4 +255,77 @@ func FuzzParseEvents2(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Captured on the haconf UML lab (DRBD 8.4.11): a real split brain where
+// both nodes were promoted by hand (no Pacemaker) and both wrote.
+func TestCapturedSplitBrain84(t *testing.T) {
+	gi1, err := ParseGI(readFixture(t, "captured-drbdadm-84-get-gi-splitbrain-ctl1.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gi2, err := ParseGI(readFixture(t, "captured-drbdadm-84-get-gi-splitbrain-ctl2.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bitmap UUIDs differ only in the role bit: 6C787FD3E962CB2B/...2A.
+	if gi1.Bitmap == gi2.Bitmap || Relate(gi1, gi2) != RelSplitBrain {
+		t.Fatalf("Relate(%s, %s) = %s, want split-brain (role bit masked)", gi1.Raw, gi2.Raw, Relate(gi1, gi2))
+	}
+	show, err := ParseGI(readFixture(t, "captured-drbdadm-84-show-gi-splitbrain-ctl1.txt"))
+	if err != nil || show.Current != gi1.Current {
+		t.Fatalf("show-gi %+v %v", show, err)
+	}
+	connected, _ := ParseGI(readFixture(t, "captured-drbdadm-84-get-gi-connected-primary.txt"))
+	if Relate(gi1, connected) != RelAhead {
+		t.Fatalf("split side vs pre-split generation: %s", Relate(gi1, connected))
+	}
+
+	var ev Evidence
+	ev.Resource = "r0"
+	for i, name := range []string{"ctl1", "ctl2"} {
+		st, err := ParseProcDRBD(readFixture(t, "captured-proc-drbd-84-standalone-splitbrain-"+name+".txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := st.Resources[0]
+		if r.Connection != ConnStandAlone || r.Role != RolePrimary || r.PeerDisk != DiskDUnknown || r.Protocol != "" {
+			t.Fatalf("%s: %+v", name, r)
+		}
+		ev.Nodes[i] = NodeEvidence{Node: name, Reachable: true, State: r, GI: []GI{gi1, gi2}[i]}
+	}
+	if ev.Nodes[0].State.OutOfSyncKiB != 64 || ev.Nodes[1].State.OutOfSyncKiB != 32 {
+		t.Fatalf("oos %d %d", ev.Nodes[0].State.OutOfSyncKiB, ev.Nodes[1].State.OutOfSyncKiB)
+	}
+	// Both wrote and nothing names an authorized primary: auto refuses,
+	// least-changes discards ctl2 (32 KiB < 64 KiB).
+	if _, err := Decide(ev, Policy{Name: PolicyAuto}); !errors.Is(err, ErrNoSafeChoice) {
+		t.Fatalf("auto: %v", err)
+	}
+	d, err := Decide(ev, Policy{Name: PolicyLeastChanges})
+	if err != nil || d.Victim != "ctl2" || d.VictimChangesKiB != 32 {
+		t.Fatalf("least-changes: %+v %v", d, err)
+	}
+}
+
+func TestCapturedSyncStates84(t *testing.T) {
+	for file, want := range map[string][2]string{
+		"captured-proc-drbd-84-syncsource.txt":               {ConnConnected, "WFBitMapS"},
+		"captured-proc-drbd-84-synctarget.txt":               {ConnConnected, "WFSyncUUID"},
+		"captured-proc-drbd-84-after-crash-wfconnection.txt": {ConnConnecting, ReplOff},
+		"captured-proc-drbd-84-connected-primary.txt":        {ConnConnected, ReplEstablished},
+	} {
+		st, err := ParseProcDRBD(readFixture(t, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := st.Resources[0]
+		if r.Connection != want[0] || r.Replication != want[1] {
+			t.Errorf("%s: %s/%s, want %v", file, r.Connection, r.Replication, want)
+		}
+	}
+	st, _ := ParseProcDRBD(readFixture(t, "captured-proc-drbd-84-connected-primary.txt"))
+	if !st.Resources[0].Healthy() {
+		t.Error("connected primary not healthy")
+	}
 }
