@@ -53,6 +53,9 @@ type Plan struct {
 type ResolveOptions struct {
 	// DryRun plans and records nothing, changes nothing.
 	DryRun bool
+	// Expect, when set, is the decision an operator confirmed: Resolve
+	// refuses if the fresh evidence leads to another action or victim.
+	Expect *Decision
 }
 
 func (e *Engine) now() time.Time {
@@ -139,6 +142,9 @@ func (e *Engine) Resolve(ctx context.Context, resource string, opts ResolveOptio
 		return inc, nil
 	case opts.DryRun:
 		return inc, nil
+	case opts.Expect != nil && (opts.Expect.Action != plan.Decision.Action || opts.Expect.Victim != plan.Decision.Victim):
+		return inc, fmt.Errorf("%w: the evidence changed since the confirmed plan (%s, victim %q; now %s, victim %q): nothing changed, plan again",
+			ErrDisagree, opts.Expect.Action, opts.Expect.Victim, plan.Decision.Action, plan.Decision.Victim)
 	case plan.Actor != e.Local.Name:
 		return inc, fmt.Errorf("%w: %s acts on this decision (victim %s)", ErrNotSurvivor, plan.Actor, orDefault(plan.Decision.Victim, "none"))
 	}

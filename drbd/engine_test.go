@@ -319,3 +319,39 @@ func TestRecordHandler(t *testing.T) {
 		t.Fatalf("LastDetected = %v", got)
 	}
 }
+
+// Only ctl1 wrote (ctl2 never started a new generation): no split brain in
+// the data, both StandAlone after a manual disconnect. The engine just
+// reconnects; DRBD resyncs ctl2 from ctl1, nothing is discarded.
+func TestResolveReconnectsWithoutDiscard(t *testing.T) {
+	p := newPair(t, "8.4.11")
+	p.w.splitBrain("ctl1", map[string][]int{"ctl1": {1, 2}})
+	p.w.nodes["ctl2"].gi = GI{Current: uuidParent}
+	p.w.nodes["ctl2"].conn = ConnConnecting // 8.4 WFConnection: needs no command
+	want := digest(p.w.nodes["ctl1"].data)
+	inc, err := p.engine(p.ctl1, p.ctl2, Policy{Name: PolicyAuto}).Resolve(context.Background(), "r0", ResolveOptions{})
+	if err != nil || inc.Result != ResultResolved || inc.Decision.Action != ActionReconnect || inc.Preserved != nil {
+		t.Fatalf("%v %+v", err, inc)
+	}
+	if digest(p.w.nodes["ctl2"].data) != want || !p.w.Healthy() {
+		t.Fatal("not resynced")
+	}
+	for _, m := range p.mutations() {
+		if strings.Contains(m, "discard") || strings.Contains(m, "secondary") || strings.HasPrefix(m, "dd ") {
+			t.Errorf("ran %q", m)
+		}
+	}
+	if len(p.w.nodes["ctl2"].mutations) != 0 {
+		t.Errorf("ctl2 in WFConnection needed no command: %v", p.w.nodes["ctl2"].mutations)
+	}
+}
+
+func TestResolveRefusesWhenTheConfirmedDecisionChanged(t *testing.T) {
+	p := newPair(t, "8.4.11")
+	p.w.splitBrain("ctl1", map[string][]int{"ctl1": {1}, "ctl2": {2}})
+	confirmed := Decision{Action: ActionResolve, Victim: "ctl1"}
+	_, err := p.engine(p.ctl1, p.ctl2, Policy{Name: PolicyAuto}).Resolve(context.Background(), "r0", ResolveOptions{Expect: &confirmed})
+	if !errors.Is(err, ErrDisagree) || len(p.mutations()) != 0 {
+		t.Fatalf("err = %v, mutations %v", err, p.mutations())
+	}
+}

@@ -366,7 +366,7 @@ confirmation typed on a terminal.`,
 					return err
 				}
 			}
-			inc, err := env.engine.Resolve(ctx, res, drbd.ResolveOptions{})
+			inc, err := env.engine.Resolve(ctx, res, drbd.ResolveOptions{Expect: &plan.Decision})
 			if inc != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "incident %s: %s\n", inc.ID, inc.Result)
 				if inc.Preserved != nil {
