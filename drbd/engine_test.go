@@ -355,3 +355,30 @@ func TestResolveRefusesWhenTheConfirmedDecisionChanged(t *testing.T) {
 		t.Fatalf("err = %v, mutations %v", err, p.mutations())
 	}
 }
+
+// A bare DRBD pair (no Pacemaker, as in the captured lab split brain):
+// both Primary, least-changes; no cluster commands are planned.
+func TestResolveWithoutPacemaker(t *testing.T) {
+	p := newPair(t, "8.4.11")
+	p.w.splitBrain("", map[string][]int{"ctl1": {1, 2}, "ctl2": {3}})
+	for _, n := range p.w.nodes {
+		n.role = RolePrimary
+		n.fail["crm_mon"] = errors.New("crm_mon: Error: cluster is not available on this node (exit 102)")
+	}
+	want := digest(p.w.nodes["ctl1"].data)
+	inc, err := p.engine(p.ctl1, p.ctl2, Policy{Name: PolicyLeastChanges}).Resolve(context.Background(), "r0", ResolveOptions{})
+	if err != nil || inc.Victim != "ctl2" || inc.Result != ResultResolved {
+		t.Fatalf("%v %+v", err, inc)
+	}
+	for _, m := range p.mutations() {
+		if strings.HasPrefix(m, "crm_resource") {
+			t.Errorf("ran %q without Pacemaker", m)
+		}
+	}
+	if digest(p.w.nodes["ctl2"].data) != want {
+		t.Fatal("not resynced")
+	}
+	if _, err := p.engine(p.ctl1, p.ctl2, Policy{Name: PolicyAuto}).Plan(context.Background(), "r0", Policy{Name: PolicyAuto}); !errors.Is(err, ErrNoSplitBrain) {
+		t.Fatalf("after resolving: %v", err)
+	}
+}

@@ -135,11 +135,19 @@ func RenderPlan(ev Evidence, d Decision, resource, clone, id, preserveDir string
 	if Actor(ev, d) == peer.Node {
 		actor, peer = peer, actor
 	}
-	steps := managedSteps(actor.Node, clone, false)
+	// Without Pacemaker on either node (crm_mon failed on both, e.g. a
+	// bare DRBD pair) there is no clone to unmanage.
+	cluster := actor.Cluster != nil && actor.Cluster.Error == "" || peer.Cluster != nil && peer.Cluster.Error == ""
+	var steps []Step
+	if cluster {
+		steps = managedSteps(actor.Node, clone, false)
+	}
 	steps = append(steps, PeerSteps(d, peer, resource, id, preserveDir)...)
 	steps = append(steps, connectSteps(actor, resource)...)
 	steps = append(steps, Step{Node: "both", Wait: true, Why: "wait for Connected and UpToDate/UpToDate on both nodes"})
-	steps = append(steps, managedSteps(actor.Node, clone, true)...)
+	if cluster {
+		steps = append(steps, managedSteps(actor.Node, clone, true)...)
+	}
 	return steps
 }
 
