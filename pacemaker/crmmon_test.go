@@ -94,3 +94,24 @@ func TestParseCrmTime(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseCrmMon(f *testing.F) {
+	for _, n := range []string{"2.1-promoted-ctl1.xml", "2.1-ctl2-offline-failed.xml", "error.xml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "crmmon", n))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := ParseCrmMon(data)
+		if err != nil {
+			return
+		}
+		for _, r := range c.Resources {
+			if r.Role == "Master" || r.Role == "Slave" {
+				t.Fatalf("role not normalized: %+v", r)
+			}
+		}
+	})
+}
