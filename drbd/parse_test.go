@@ -310,8 +310,10 @@ func TestCapturedSplitBrain84(t *testing.T) {
 
 func TestCapturedSyncStates84(t *testing.T) {
 	for file, want := range map[string][2]string{
-		"captured-proc-drbd-84-syncsource.txt":               {ConnConnected, "WFBitMapS"},
-		"captured-proc-drbd-84-synctarget.txt":               {ConnConnected, "WFSyncUUID"},
+		"captured-proc-drbd-84-wfbitmaps-primary.txt":        {ConnConnected, "WFBitMapS"},
+		"captured-proc-drbd-84-wfsyncuuid-secondary.txt":     {ConnConnected, "WFSyncUUID"},
+		"captured-proc-drbd-84-syncsource-primary.txt":       {ConnConnected, "SyncSource"},
+		"captured-proc-drbd-84-synctarget-secondary.txt":     {ConnConnected, "SyncTarget"},
 		"captured-proc-drbd-84-after-crash-wfconnection.txt": {ConnConnecting, ReplOff},
 		"captured-proc-drbd-84-connected-primary.txt":        {ConnConnected, ReplEstablished},
 	} {
@@ -327,5 +329,11 @@ func TestCapturedSyncStates84(t *testing.T) {
 	st, _ := ParseProcDRBD(readFixture(t, "captured-proc-drbd-84-connected-primary.txt"))
 	if !st.Resources[0].Healthy() {
 		t.Error("connected primary not healthy")
+	}
+	// "finish: 0:00:13 speed: 4,096 (4,096) want: 102,400 K/sec"
+	st, _ = ParseProcDRBD(readFixture(t, "captured-proc-drbd-84-synctarget-secondary.txt"))
+	want := &SyncProgress{Percent: 12.5, RemainingKiB: 61400, TotalKiB: 65496, ETASeconds: 13, SpeedKiBs: 4096}
+	if got := st.Resources[0].Sync; got == nil || *got != *want {
+		t.Errorf("sync progress %+v, want %+v", got, want)
 	}
 }

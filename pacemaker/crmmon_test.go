@@ -115,3 +115,31 @@ func FuzzParseCrmMon(f *testing.F) {
 		}
 	})
 }
+
+// Captured in the haconf UML lab (Pacemaker 2.1.5).
+func TestParseCrmMonCaptured(t *testing.T) {
+	c := readMon(t, "captured-crm_mon-215-xml-peer-fenced-offline.xml")
+	n1, _ := c.Node("ctl1")
+	n2, _ := c.Node("ctl2")
+	if c.DC != "ctl1" || !n1.Online || !n1.DC || n2.Online {
+		t.Errorf("nodes %+v", c.Nodes)
+	}
+	if got := c.RunningOn("fence-ctl1"); len(got) != 1 || got[0] != "ctl1" {
+		t.Errorf("fence-ctl1 on %v", got)
+	}
+	op, ok := c.LastOperation("ctl1", "fence-ctl1", "start")
+	if !ok || !op.LastChange.Equal(time.Date(2026, 11, 21, 10, 18, 20, 0, time.UTC)) {
+		t.Errorf("start op %+v %v", op, ok)
+	}
+	for _, op := range c.Operations {
+		if op.Resource == "fence-ctl2" && (op.Call != -1 || op.RC != 193) {
+			t.Errorf("pending op %+v", op)
+		}
+	}
+	c = readMon(t, "captured-crm_mon-215-xml-two-online-fencing-started.xml")
+	for _, n := range c.Nodes {
+		if !n.Online {
+			t.Errorf("%s offline", n.Name)
+		}
+	}
+}
