@@ -39,6 +39,9 @@ type Node struct {
 	Incidents *IncidentStore
 	Now       func() time.Time
 	Log       *slog.Logger
+	// CopyTimeout bounds one copy or checksum of the backing device
+	// (default 12h); other commands use the runner's timeout.
+	CopyTimeout time.Duration
 }
 
 func (n *Node) now() time.Time {
@@ -304,7 +307,7 @@ func (n *Node) RunSteps(ctx context.Context, steps []Step, self NodeEvidence, pr
 			tl = append(tl, TimelineEntry{Time: n.now(), Node: n.Name, What: "refused discard", Err: err.Error()})
 			return tl, err
 		}
-		out, err := n.Run.Run(ctx, s.Argv[0], s.Argv[1:]...)
+		out, err := n.runStep(ctx, s)
 		e := TimelineEntry{Time: n.now(), Node: n.Name, What: s.Why, Argv: s.Argv, Output: truncate(strings.TrimSpace(string(out)), 400)}
 		if err == nil {
 			err = n.check(ctx, s, out, self, pres, &sourceSum)
@@ -324,6 +327,21 @@ func (n *Node) RunSteps(ctx context.Context, steps []Step, self NodeEvidence, pr
 }
 
 var errCheck = errors.New("check failed")
+
+// runStep runs one step; copies and checksums of a whole device get the
+// long CopyTimeout instead of the runner's default.
+func (n *Node) runStep(ctx context.Context, s Step) ([]byte, error) {
+	if s.Argv[0] == "dd" || s.Argv[0] == "sha256sum" || s.Argv[0] == "lvcreate" {
+		t := n.CopyTimeout
+		if t == 0 {
+			t = 12 * time.Hour
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	return n.Run.Run(ctx, s.Argv[0], s.Argv[1:]...)
+}
 
 func (n *Node) check(ctx context.Context, s Step, out []byte, self NodeEvidence, pres *Preserved, sourceSum *string) error {
 	switch s.Check {

@@ -49,7 +49,7 @@ logs without changing anything.`,
 			sb := &watchdog.SplitBrainCheck{Engine: env.engine, Local: env.local, Resource: res, Policy: env.engine.Policy, DryRun: o.dryRun, Log: g.logger}
 			wd := &watchdog.Watchdog{Log: g.logger, Specs: []watchdog.Spec{{
 				Check: sb, Interval: cfg.Watchdog.Interval, Timeout: 30 * time.Second,
-				FailuresBeforeAction: 2, SuccessesBeforeClear: 2, Cooldown: 2 * time.Minute, RemediationTimeout: 30 * time.Minute,
+				FailuresBeforeAction: 2, SuccessesBeforeClear: 2, Cooldown: 2 * time.Minute, RemediationTimeout: 12 * time.Hour,
 			}}}
 			state := &watchdog.DRBDState{}
 			srv := &watchdog.Server{Watchdog: wd, Node: env.local, Applier: env.engine, SplitBrain: sb, DRBD: state,
