@@ -61,9 +61,8 @@ logs without changing anything.`,
 					}
 				}
 			}
-			// events2 streaming needs a Stream method in internal/runner;
-			// until it has one, DRBD 9 is polled with status --json.
-			watcher := &drbd.Watcher{Run: runner.Exec{Timeout: 10 * time.Second}, Resource: res, Minor: cfg.DRBD.Minor(), Log: g.logger}
+			// DRBD 9: follow drbdsetup events2 as it happens; 8.4: poll /proc/drbd.
+			watcher := &drbd.Watcher{Run: runner.Exec{Timeout: 10 * time.Second}, Stream: runner.Exec{}, Resource: res, Minor: cfg.DRBD.Minor(), Log: g.logger}
 			ln, err := net.Listen("tcp", cfg.Watchdog.Listen)
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -128,3 +129,59 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 }
 
 func (t *tailBuffer) String() string { return string(t.buf) }
+
+// Stream starts a long-running command (such as `drbdsetup events2`) and
+// returns its standard output as it is produced. Closing the reader, or
+// cancelling ctx, kills the process. The command gets LC_ALL=C and no
+// timeout; a non-zero exit shows up as a read error carrying *Error.
+func (x Exec) Stream(ctx context.Context, name string, args ...string) (io.ReadCloser, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	stderr := &tailBuffer{max: 4096}
+	cmd.Stderr = stderr
+	cmd.WaitDelay = 2 * time.Second
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, &Error{Argv: append([]string{name}, args...), ExitCode: -1, Err: err}
+	}
+	return &stream{r: out, cmd: cmd, cancel: cancel, stderr: stderr}, nil
+}
+
+type stream struct {
+	r      io.ReadCloser
+	cmd    *exec.Cmd
+	cancel context.CancelFunc
+	stderr *tailBuffer
+	done   bool
+}
+
+func (s *stream) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF && !s.done {
+		s.done = true
+		if werr := s.cmd.Wait(); werr != nil {
+			e := &Error{Argv: s.cmd.Args, ExitCode: -1, Stderr: s.stderr.String(), Err: werr}
+			var ee *exec.ExitError
+			if errors.As(werr, &ee) {
+				e.ExitCode = ee.ExitCode()
+			}
+			return n, e
+		}
+	}
+	return n, err
+}
+
+func (s *stream) Close() error {
+	s.cancel()
+	if !s.done {
+		s.done = true
+		_ = s.cmd.Wait()
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -46,5 +47,27 @@ func TestRunStdin(t *testing.T) {
 	out, err := Exec{}.RunCmd(context.Background(), Cmd{Name: "cat", Stdin: []byte("secret")})
 	if err != nil || string(out) != "secret" {
 		t.Fatalf("out=%q err=%v", out, err)
+	}
+}
+
+func TestStream(t *testing.T) {
+	rc, err := Exec{}.Stream(context.Background(), "sh", "-c", "echo one; echo two; exit 4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(rc)
+	if string(b) != "one\ntwo\n" || ExitCode(err) != 4 {
+		t.Fatalf("out=%q err=%v", b, err)
+	}
+	rc.Close()
+
+	rc, err = Exec{}.Stream(context.Background(), "sleep", "60")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	rc.Close() // kills the process
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("Close did not stop the process")
 	}
 }
