@@ -47,38 +47,9 @@ const drbdRes = `resource r0 {
 // through the fence agent, and takes the lab down, checking that nothing of
 // it is left.
 func TestLab(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireCommands(t, "go", "ip", "dpkg-query", "apt-get")
-	if testing.Short() {
-		t.Skip("boots two UML nodes")
-	}
-	run := runner.Exec{}
-	if out, _ := run.Run(context.Background(), "ip", "-j", "link", "show"); strings.Contains(string(out), `"hclab-`) {
-		testenv.Missing(t, "another haconf lab is up on this machine (haconf lab down first)")
-	}
-
-	budget := 9 * time.Minute
-	if dl, ok := t.Deadline(); ok && time.Until(dl)-30*time.Second < budget {
-		budget = time.Until(dl) - 30*time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), budget)
-	defer cancel()
-
-	bin := filepath.Join(t.TempDir(), "haconf")
-	if _, err := run.Run(ctx, "go", "build", "-o", bin, "github.com/haconf/haconf/cmd/haconf"); err != nil {
-		t.Fatalf("build haconf: %v", err)
-	}
-	dir, err := os.MkdirTemp("/var/tmp", "haconf-lab-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &Lab{Dir: dir, Run: run, Binary: bin, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
-	t.Cleanup(func() {
-		if err := l.Down(context.Background(), true); err != nil {
-			t.Errorf("cleanup: lab down: %v", err)
-		}
-		os.RemoveAll(dir)
-	})
+	l, ctx := newTestLab(t)
+	run := l.Run
+	dir := l.Dir
 
 	// Up from nothing, then again (idempotent).
 	start := time.Now()
@@ -116,8 +87,13 @@ func TestLab(t *testing.T) {
 	x.waitDRBD("ctl1", "cs:Connected ro:Secondary/Secondary ds:Inconsistent/Inconsistent")
 	x.save("proc-drbd-84-connected-inconsistent.txt", x.sh("ctl1", "cat /proc/drbd"))
 	x.sh("ctl1", "drbdadm primary --force r0")
-	x.save("proc-drbd-84-syncsource.txt", x.sh("ctl1", "cat /proc/drbd"))
-	x.save("proc-drbd-84-synctarget.txt", x.sh("ctl2", "cat /proc/drbd"))
+	// The initial sync takes about 2 s: catch it in flight for the fixtures.
+	if out, ok := x.pollDRBD("ctl1", "cs:SyncSource", 5*time.Second); ok {
+		x.saveDRBD(out, "")
+		if out, ok := x.pollDRBD("ctl2", "cs:SyncTarget", time.Second); ok {
+			x.saveDRBD(out, "")
+		}
+	}
 	x.waitDRBD("ctl1", "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate")
 	x.waitDRBD("ctl2", "cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate")
 	x.save("proc-drbd-84-connected-primary.txt", x.sh("ctl1", "cat /proc/drbd"))
@@ -222,6 +198,45 @@ func TestLab(t *testing.T) {
 	}
 }
 
+// newTestLab skips unless the machine can run a lab, builds haconf for the
+// nodes and returns a lab in a fresh directory that the test's cleanup
+// takes down, with a context bounded by the test's deadline.
+func newTestLab(t *testing.T) (*Lab, context.Context) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireCommands(t, "go", "ip", "dpkg-query", "apt-get")
+	if testing.Short() {
+		t.Skip("boots two UML nodes")
+	}
+	run := runner.Exec{}
+	if out, _ := run.Run(context.Background(), "ip", "-j", "link", "show"); strings.Contains(string(out), `"hclab-`) {
+		testenv.Missing(t, "another haconf lab is up on this machine (haconf lab down first)")
+	}
+	budget := 9 * time.Minute
+	if dl, ok := t.Deadline(); ok && time.Until(dl)-30*time.Second < budget {
+		budget = time.Until(dl) - 30*time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	t.Cleanup(cancel)
+
+	bin := filepath.Join(t.TempDir(), "haconf")
+	if _, err := run.Run(ctx, "go", "build", "-o", bin, "github.com/haconf/haconf/cmd/haconf"); err != nil {
+		t.Fatalf("build haconf: %v", err)
+	}
+	dir, err := os.MkdirTemp("/var/tmp", "haconf-lab-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &Lab{Dir: dir, Run: run, Binary: bin, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
+	t.Cleanup(func() {
+		if err := l.Down(context.Background(), true); err != nil {
+			t.Errorf("cleanup: lab down: %v", err)
+		}
+		os.RemoveAll(dir)
+	})
+	return l, ctx
+}
+
 // maskRole drops the role bit of the current UUID (first field of get-gi).
 func maskRole(gi string) string {
 	cur, _, _ := strings.Cut(gi, ":")
@@ -279,16 +294,48 @@ func (x *execer) sh(node, script string) string {
 // waitDRBD polls node's /proc/drbd until it contains want.
 func (x *execer) waitDRBD(node, want string) {
 	x.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	if last, ok := x.pollDRBD(node, want, time.Minute); !ok {
+		x.t.Fatalf("%s: /proc/drbd never showed %q; last:\n%s", node, want, last)
+	}
+}
+
+// pollDRBD reads node's /proc/drbd until it contains want or d passes.
+func (x *execer) pollDRBD(node, want string, d time.Duration) (string, bool) {
+	x.t.Helper()
+	deadline := time.Now().Add(d)
 	var last string
-	for time.Now().Before(deadline) {
+	for {
 		last = x.sh(node, "cat /proc/drbd")
 		if strings.Contains(last, want) {
-			return
+			return last, true
 		}
-		time.Sleep(300 * time.Millisecond)
+		if time.Now().After(deadline) {
+			return last, false
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	x.t.Fatalf("%s: /proc/drbd never showed %q; last:\n%s", node, want, last)
+}
+
+// saveDRBD saves a /proc/drbd capture named after the state it shows:
+// proc-drbd-84-<connection state>-<local role><suffix>.txt.
+func (x *execer) saveDRBD(procDRBD, suffix string) {
+	x.t.Helper()
+	cs, ro := field(procDRBD, "cs:"), field(procDRBD, "ro:")
+	role, _, _ := strings.Cut(ro, "/")
+	x.save(strings.ToLower("proc-drbd-84-"+cs+"-"+role+suffix+".txt"), procDRBD)
+}
+
+// field returns the value of the first " key" token in s (" cs:Connected" -> "Connected").
+func field(s, key string) string {
+	i := strings.Index(s, " "+key)
+	if i < 0 {
+		return "unknown"
+	}
+	v := s[i+1+len(key):]
+	if j := strings.IndexAny(v, " \n"); j >= 0 {
+		v = v[:j]
+	}
+	return v
 }
 
 func (x *execer) save(name, content string) {
@@ -309,4 +356,128 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// corosyncConf is a two-link, two-node cluster on the lab networks (the
+// shape haconf renders; written here so this test stands alone).
+const corosyncConf = `totem {
+	version: 2
+	cluster_name: haconf-lab
+	transport: knet
+	token: 2000
+	link_mode: passive
+	crypto_cipher: none
+	crypto_hash: none
+	interface {
+		linknumber: 0
+	}
+	interface {
+		linknumber: 1
+	}
+}
+nodelist {
+	node {
+		name: ctl1
+		nodeid: 1
+		ring0_addr: 10.251.0.11
+		ring1_addr: 10.251.1.11
+	}
+	node {
+		name: ctl2
+		nodeid: 2
+		ring0_addr: 10.251.0.12
+		ring1_addr: 10.251.1.12
+	}
+}
+quorum {
+	provider: corosync_votequorum
+	two_node: 1
+}
+logging {
+	to_logfile: yes
+	logfile: /var/log/corosync/corosync.log
+	to_syslog: no
+	to_stderr: no
+	timestamp: on
+}
+`
+
+// TestLabPacemakerFencing runs Corosync and Pacemaker in both nodes with a
+// fence_haconf_lab device per node, cuts every link of ctl2, and checks
+// that Pacemaker on ctl1 fences ctl2 for real: the host power-cycles it.
+func TestLabPacemakerFencing(t *testing.T) {
+	l, ctx := newTestLab(t)
+	if err := l.Up(ctx); err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	x := &execer{t: t, ctx: ctx, l: l}
+	for _, n := range []string{"ctl1", "ctl2"} {
+		x.shIn(n, corosyncConf, "mkdir -p /var/log/corosync /var/log/pacemaker && cat > /etc/corosync/corosync.conf && corosync && (pacemakerd </dev/null >/var/log/pacemaker/start.log 2>&1 &)")
+	}
+	x.waitCrmMon("ctl1", `online="true"`, 2, 2*time.Minute)
+	x.save("corosync-cfgtool-317-s-two-links-connected.txt", x.sh("ctl1", "corosync-cfgtool -s"))
+	x.save("corosync-quorumtool-317-s-two-node-quorate.txt", x.sh("ctl1", "corosync-quorumtool -s"))
+
+	for _, v := range []string{"ctl1", "ctl2"} {
+		x.sh("ctl1", fmt.Sprintf(`cibadmin -C -o resources -X '<primitive id="fence-%[1]s" class="stonith" type="fence_haconf_lab">
+  <instance_attributes id="fence-%[1]s-ia">
+    <nvpair id="fence-%[1]s-hosts" name="pcmk_host_list" value="%[1]s"/>
+    <nvpair id="fence-%[1]s-url" name="url" value="%[2]s"/>
+  </instance_attributes>
+  <operations><op id="fence-%[1]s-monitor" name="monitor" interval="30s"/></operations>
+</primitive>'`, v, FencedURL()))
+	}
+	// ctl1 wins a fence race: fencing it waits 10 s.
+	x.sh("ctl1", "crm_resource -r fence-ctl1 -p pcmk_delay_base -v 10s")
+	x.sh("ctl1", "crm_attribute -t crm_config -n stonith-enabled -v true")
+	x.waitCrmMon("ctl1", `role="Started"`, 2, 2*time.Minute)
+	x.save("crm_mon-215-xml-two-online-fencing-started.xml", x.sh("ctl1", "crm_mon --output-as=xml"))
+
+	before, _ := l.Running(Nodes[1])
+	if err := l.Partition(ctx, "ctl2", LinkAll); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		if pid, ok := l.Running(Nodes[1]); ok && pid != before {
+			break
+		}
+		if time.Since(start) > 2*time.Minute {
+			t.Fatal("Pacemaker did not fence ctl2 within 2 minutes of cutting its links")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("ctl2 fenced (power-cycled by the host) %s after its links were cut", time.Since(start).Round(100*time.Millisecond))
+	hist := x.sh("ctl1", "stonith_admin --history ctl2 --output-as=xml")
+	if !strings.Contains(hist, `action="reboot" target="ctl2"`) || !strings.Contains(hist, `status="success"`) {
+		t.Errorf("fencing history lacks a successful reboot of ctl2:\n%s", hist)
+	}
+	x.save("stonith_admin-215-history-xml-reboot-ctl2.xml", hist)
+	x.waitCrmMon("ctl1", `online="false"`, 1, time.Minute)
+	x.save("crm_mon-215-xml-peer-fenced-offline.xml", x.sh("ctl1", "crm_mon --output-as=xml"))
+	x.save("corosync-cfgtool-317-s-peer-down.txt", x.sh("ctl1", "corosync-cfgtool -s"))
+
+	if err := l.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.waitAnswer(ctx, Nodes[1]); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitCrmMon polls `crm_mon --output-as=xml` in node until it has n
+// occurrences of want.
+func (x *execer) waitCrmMon(node, want string, n int, d time.Duration) {
+	x.t.Helper()
+	deadline := time.Now().Add(d)
+	var last string
+	for time.Now().Before(deadline) {
+		res := x.exec(node, "crm_mon", "--output-as=xml")
+		last = string(res.Stdout)
+		if strings.Count(last, want) == n {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	x.t.Fatalf("%s: crm_mon never showed %d x %s; last:\n%s", node, n, want, last)
 }
