@@ -38,7 +38,7 @@ func ParseEvent(line string) (Event, error) {
 		}
 	}
 	if len(f) < 2 || !eventKinds[f[0]] {
-		return Event{}, fmt.Errorf("events2: %q is not KIND OBJECT key:value...", truncate(line, 120))
+		return Event{}, fmt.Errorf("events2: %q is not of the form KIND OBJECT key:value", truncate(line, 120))
 	}
 	e.Kind, e.Object = f[0], f[1]
 	if e.Object == "-" {

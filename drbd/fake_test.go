@@ -44,7 +44,6 @@ type fakeNode struct {
 	snapshots  map[string]map[int]string
 	mutations  []string
 	fail       map[string]error // argv prefix -> error
-	mysqlOn    bool
 }
 
 const fakeSize = 268435456
