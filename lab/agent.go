@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,8 +27,8 @@ type ExecRequest struct {
 	Timeout string   `json:"timeout,omitempty"` // Go duration; default 2m
 }
 
-// ExecResult is the agent's answer. ExitCode is -1 when the command did
-// not exit normally (killed, timed out, not found).
+// ExecResult is the agent's answer. ExitCode is 127 when the command was
+// not found and -1 when it did not exit normally (killed, timed out).
 type ExecResult struct {
 	Node     string `json:"node"`
 	Stdout   []byte `json:"stdout"`
@@ -98,6 +99,9 @@ func (a *Agent) exec(ctx context.Context, req ExecRequest) ExecResult {
 		if ctx.Err() != nil {
 			res.Error = fmt.Sprintf("timed out after %s", timeout)
 		}
+	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
+		res.ExitCode = 127 // as a shell reports it
+		res.Stderr = append(res.Stderr, []byte(err.Error()+"\n")...)
 	default:
 		res.ExitCode = -1
 		res.Error = err.Error()

@@ -45,5 +45,9 @@
 // The fence agent fence_haconf_lab speaks the fence-agents protocol
 // (options on the command line or key=value lines on stdin) and asks `haconf
 // lab fenced`, a daemon on the host, to power a node off, on or both; the
-// daemon kills or boots the node's UML process group.
+// daemon kills or boots the node's UML process group. The daemon is the
+// parent of the node kernels (lab up, start and crash go through it too)
+// and a child subreaper, so a killed node leaves no zombie even where PID 1
+// does not reap. TestLabPacemakerFencing shows Pacemaker fencing a node for
+// real through it.
 package lab

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -171,6 +172,24 @@ func TestUMLArgvUsesOwnDisksAndTaps(t *testing.T) {
 		"eth0=tuntap,hclab-ctl1-m,", "eth1=tuntap,hclab-ctl1-s,", "eth2=tuntap,hclab-ctl1-c,", " ro ", "umid=hclab-ctl1"} {
 		if !strings.Contains(argv, want) {
 			t.Errorf("argv lacks %q: %s", want, argv)
+		}
+	}
+}
+
+func TestAgentExec(t *testing.T) {
+	a := &Agent{Node: "ctl1", Token: "t", Log: slog.New(slog.DiscardHandler)}
+	for _, tc := range []struct {
+		req        ExecRequest
+		code       int
+		out, errut string
+	}{
+		{ExecRequest{Argv: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}}, 3, "out\n", "err\n"},
+		{ExecRequest{Argv: []string{"cat"}, Stdin: []byte("in")}, 0, "in", ""},
+		{ExecRequest{Argv: []string{"/nonexistent/haconf-test"}}, 127, "", ""},
+	} {
+		res := a.exec(context.Background(), tc.req)
+		if res.ExitCode != tc.code || string(res.Stdout) != tc.out || (tc.errut != "" && string(res.Stderr) != tc.errut) {
+			t.Errorf("%v: got exit %d out %q err %q", tc.req.Argv, res.ExitCode, res.Stdout, res.Stderr)
 		}
 	}
 }
