@@ -55,15 +55,6 @@ var bridges = []struct {
 	{BridgeStorage, "storage", HostStorage.String() + "/24"},
 }
 
-func bridgeOf(linkName string) string {
-	for _, b := range bridges {
-		if b.link == linkName {
-			return b.name
-		}
-	}
-	return ""
-}
-
 // setupNetwork creates the bridges, every node's taps and the control links,
 // leaving whatever already exists as it is (a cut link stays cut).
 func (l *Lab) setupNetwork(ctx context.Context) error {
