@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Debian packages the tests and the lab use (the real tools, not fakes).
 DEB_PACKAGES := corosync pacemaker pacemaker-cli-utils drbd-utils resource-agents fence-agents \
 	haproxy mariadb-server mariadb-client rabbitmq-server user-mode-linux kmod lvm2 \
-	iproute2 openssh-client e2fsprogs util-linux ansible-core ansible-lint
+	iproute2 iputils-ping busybox e2fsprogs util-linux ansible-core ansible-lint
 
 .DEFAULT_GOAL := help
 .PHONY: help build test test-unit lint bench demo deps fuzz clean

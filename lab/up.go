@@ -23,6 +23,8 @@ var Packages = []string{
 	"user-mode-linux", "kmod", "busybox", "iproute2", "e2fsprogs", "util-linux",
 	"lvm2", "drbd-utils", "corosync", "pacemaker", "pacemaker-cli-utils", "resource-agents",
 	"mariadb-server", "rabbitmq-server", "haproxy",
+	// What haconf bootstrap checks for in the nodes (internal/bootstrap.Packages).
+	"fence-agents", "iputils-ping",
 }
 
 // missingPackages returns the members of pkgs that dpkg does not report

@@ -57,7 +57,7 @@ Addresses (only on bridges and taps the lab creates):
 	cmd.AddCommand(
 		newLabUpCmd(o), newLabDownCmd(o), newLabStatusCmd(o), newLabExecCmd(o),
 		newLabCrashCmd(o), newLabStartCmd(o), newLabPartitionCmd(o), newLabHealCmd(o),
-		newLabConfigCmd(), newLabFencedCmd(o), newLabAgentCmd(g), newLabFenceAgentCmd(),
+		newLabConfigCmd(), newLabBootstrapCmd(o), newLabFencedCmd(o), newLabAgentCmd(g), newLabFenceAgentCmd(),
 	)
 	return cmd
 }
@@ -420,4 +420,36 @@ plug=, url=, token_file=) from stdin, as Pacemaker's fencer does.`,
 			return nil
 		},
 	}
+}
+
+func newLabBootstrapCmd(o *labOptions) *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "bootstrap",
+		Short: "Run haconf bootstrap on both lab nodes, the way the playbook would",
+		Long: `Places the lab's haconf.yaml and a secrets file (generated once, mode 0600 in
+the lab directory) in both nodes, runs haconf bootstrap in both at the same
+time, then creates the MariaDB user lab (password lab), reachable through the
+VIP 10.251.0.10 from the host. Running it again changes nothing.`,
+		Example: `  haconf lab up && haconf lab bootstrap
+  haconf lab bootstrap --dry-run`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := o.lab()
+			if err != nil {
+				return err
+			}
+			var extra []string
+			if dryRun {
+				extra = append(extra, "--dry-run")
+			}
+			results, err := l.Bootstrap(cmd.Context(), extra...)
+			for _, r := range results {
+				fmt.Fprintf(cmd.OutOrStdout(), "== %s (exit %d, %s)\n%s", r.Node, r.ExitCode, r.Took.Round(time.Second), r.Output)
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show each node's bootstrap plan and change nothing")
+	return cmd
 }

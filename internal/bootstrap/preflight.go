@@ -31,6 +31,7 @@ type Check struct {
 var Packages = []string{
 	"corosync", "pacemaker", "pacemaker-cli-utils", "drbd-utils", "resource-agents",
 	"fence-agents", "haproxy", "mariadb-server", "rabbitmq-server", "lvm2",
+	"iputils-ping", // preflight pings the peer on both links
 }
 
 // ErrPreflight means at least one check failed; nothing was changed.

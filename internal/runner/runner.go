@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -184,4 +185,26 @@ func (s *stream) Close() error {
 		_ = s.cmd.Wait()
 	}
 	return nil
+}
+
+// StartDaemon starts a long-lived process detached from haconf: its own
+// session, stdin from /dev/null, stdout and stderr appended to logPath.
+// It returns the pid without waiting. For daemons that do not fork
+// themselves (pacemakerd) on machines without systemd.
+func (x Exec) StartDaemon(name string, args []string, logPath string) (int, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return 0, fmt.Errorf("start %s: %w", name, err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, &Error{Argv: append([]string{name}, args...), ExitCode: -1, Err: err}
+	}
+	pid := cmd.Process.Pid
+	go cmd.Wait() // reap it if it exits while haconf still runs
+	return pid, nil
 }

@@ -1,0 +1,161 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/haconf/haconf/internal/atomicfile"
+	"github.com/haconf/haconf/internal/bootstrap"
+	"github.com/haconf/haconf/pacemaker"
+)
+
+// Paths inside the nodes, where the playbook would put them.
+const (
+	NodeConfigPath  = "/etc/haconf/haconf.yaml"
+	NodeSecretsPath = "/etc/haconf/secrets.yaml"
+)
+
+// BootstrapResult is one node's `haconf bootstrap` run.
+type BootstrapResult struct {
+	Node     string
+	Output   string
+	ExitCode int
+	Took     time.Duration
+}
+
+// secrets returns the lab's shared secrets, generating them once (mode
+// 0600 in the lab directory).
+func (l *Lab) secrets() ([]byte, error) {
+	p := l.path("secrets.yaml")
+	if _, err := bootstrap.LoadSecrets(p); err == nil {
+		return os.ReadFile(p)
+	}
+	s, err := bootstrap.GenerateSecrets()
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(p, s.Marshal(), 0o600); err != nil {
+		return nil, err
+	}
+	return s.Marshal(), nil
+}
+
+// put writes content to path in node with mode, through exec's stdin (never argv).
+func (l *Lab) put(ctx context.Context, c *Client, node, path string, mode os.FileMode, content []byte) error {
+	r, err := c.Exec(ctx, node, ExecRequest{
+		Argv:  []string{"install", "-D", "-m", fmt.Sprintf("%04o", mode), "/dev/stdin", path},
+		Stdin: content,
+	})
+	if err != nil {
+		return err
+	}
+	if r.ExitCode != 0 {
+		return fmt.Errorf("%s: write %s: exit %d: %s", node, path, r.ExitCode, strings.TrimSpace(string(r.Stderr)))
+	}
+	return nil
+}
+
+// Bootstrap does what the playbook does on real controllers: places
+// haconf.yaml and the secrets file in both nodes, then runs `haconf
+// bootstrap` in both at the same time. Then it creates the demo's MariaDB
+// user lab (password lab), reachable through the VIP from the host.
+func (l *Lab) Bootstrap(ctx context.Context, extraArgs ...string) ([]BootstrapResult, error) {
+	c, err := l.Client()
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := l.secrets()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range Nodes {
+		if err := l.put(ctx, c, n.Name, NodeConfigPath, 0o640, Config()); err != nil {
+			return nil, err
+		}
+		if err := l.put(ctx, c, n.Name, NodeSecretsPath, 0o600, secrets); err != nil {
+			return nil, err
+		}
+	}
+	results := make([]BootstrapResult, len(Nodes))
+	var wg sync.WaitGroup
+	for i, n := range Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			argv := append([]string{"/usr/local/sbin/haconf", "bootstrap", "-c", NodeConfigPath, "--node", n.Name, "--secrets", NodeSecretsPath}, extraArgs...)
+			r, err := c.Exec(ctx, n.Name, ExecRequest{Argv: argv, Timeout: "15m"})
+			results[i] = BootstrapResult{Node: n.Name, Output: string(r.Stdout) + string(r.Stderr), ExitCode: r.ExitCode, Took: time.Since(start)}
+			if err != nil {
+				results[i].ExitCode = -1
+				results[i].Output += err.Error()
+			}
+		}()
+	}
+	wg.Wait()
+	var failed []string
+	for _, r := range results {
+		if r.ExitCode != 0 {
+			failed = append(failed, fmt.Sprintf("%s (exit %d)", r.Node, r.ExitCode))
+		}
+	}
+	if len(failed) > 0 {
+		return results, fmt.Errorf("haconf bootstrap failed on %s", strings.Join(failed, ", "))
+	}
+	for _, a := range extraArgs {
+		if a == "--dry-run" {
+			return results, nil
+		}
+	}
+	return results, l.createDemoUser(ctx, c)
+}
+
+// createDemoUser creates MariaDB user lab/lab on the node running MariaDB.
+func (l *Lab) createDemoUser(ctx context.Context, c *Client) error {
+	node, err := l.ActiveNode(ctx)
+	if err != nil {
+		return err
+	}
+	sql := "CREATE USER IF NOT EXISTS 'lab'@'%' IDENTIFIED BY 'lab';\nGRANT ALL PRIVILEGES ON *.* TO 'lab'@'%';\nCREATE DATABASE IF NOT EXISTS lab;\n"
+	r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"mariadb", "--batch"}, Stdin: []byte(sql)})
+	if err != nil {
+		return err
+	}
+	if r.ExitCode != 0 {
+		return fmt.Errorf("%s: create the lab MariaDB user: %s", node, strings.TrimSpace(string(r.Stderr)))
+	}
+	return nil
+}
+
+// ActiveNode returns the node where Pacemaker runs MariaDB.
+func (l *Lab) ActiveNode(ctx context.Context) (string, error) {
+	c, err := l.Client()
+	if err != nil {
+		return "", err
+	}
+	var lastErr error
+	for _, n := range Nodes {
+		r, err := c.Exec(ctx, n.Name, ExecRequest{Argv: []string{"crm_mon", "--output-as=xml"}})
+		if err != nil || r.ExitCode != 0 {
+			lastErr = fmt.Errorf("%s: crm_mon: %v %s", n.Name, err, r.Stderr)
+			continue
+		}
+		mon, err := pacemaker.ParseCrmMon(r.Stdout)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		for _, res := range mon.Resources {
+			if res.ID == "mariadb" && res.Role == "Started" && len(res.Nodes) == 1 {
+				return res.Nodes[0], nil
+			}
+		}
+		lastErr = errors.New("MariaDB is not running on any node")
+	}
+	return "", lastErr
+}
