@@ -143,4 +143,3 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
-
