@@ -57,7 +57,7 @@ Addresses (only on bridges and taps the lab creates):
 	cmd.AddCommand(
 		newLabUpCmd(o), newLabDownCmd(o), newLabStatusCmd(o), newLabExecCmd(o),
 		newLabCrashCmd(o), newLabStartCmd(o), newLabPartitionCmd(o), newLabHealCmd(o),
-		newLabConfigCmd(), newLabBootstrapCmd(o), newLabFencedCmd(o), newLabAgentCmd(g), newLabFenceAgentCmd(),
+		newLabConfigCmd(), newLabBootstrapCmd(o), newLabFailoverCmd(o), newLabFencedCmd(o), newLabAgentCmd(g), newLabFenceAgentCmd(),
 	)
 	return cmd
 }
@@ -451,5 +451,39 @@ VIP 10.251.0.10 from the host. Running it again changes nothing.`,
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show each node's bootstrap plan and change nothing")
+	return cmd
+}
+
+func newLabFailoverCmd(o *labOptions) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "failover",
+		Short: "Crash the active lab node while writing through the VIP, and measure the takeover",
+		Long: `Writes rows to MariaDB through the VIP (user lab) in a loop, crashes the node
+running the services (instant power-off), and measures until a write succeeds
+again, with the time each phase appeared on the survivor (detection, fencing,
+DRBD promotion, mount, MariaDB, VIP). Checks that every acknowledged row is on
+the survivor. Needs a bootstrapped lab; start the crashed node again with
+haconf lab start NODE (it rejoins as the standby).`,
+		Example: `  haconf lab failover
+  haconf lab failover -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := o.lab()
+			if err != nil {
+				return err
+			}
+			r, err := l.Failover(cmd.Context())
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				enc.Encode(r)
+			} else {
+				fmt.Fprint(cmd.OutOrStdout(), r.String())
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
 }
