@@ -50,7 +50,7 @@ bench: deps build ## benchmarks; writes bench/RESULTS.md (machine and date inclu
 	bench/run
 
 demo: deps build ## the lab demo: two controllers on this machine
-	bench/demo
+	$(BIN) lab demo
 
 clean: ## remove build output
 	rm -rf bin

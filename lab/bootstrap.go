@@ -159,3 +159,38 @@ func (l *Lab) ActiveNode(ctx context.Context) (string, error) {
 	}
 	return "", lastErr
 }
+
+// WaitRejoined waits until node, restarted after a crash, is back in the
+// cluster as the standby: corosync and Pacemaker started in it (there is no
+// systemd in a node, so the lab starts them, as a controller's init would),
+// Online, and the DRBD clone running there Unpromoted.
+func (l *Lab) WaitRejoined(ctx context.Context, node string, timeout time.Duration) error {
+	c, err := l.Client()
+	if err != nil {
+		return err
+	}
+	// A controller's init would start these at boot; bootstrap is idempotent
+	// and starts what is missing.
+	r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"/usr/local/sbin/haconf", "bootstrap", "-c", NodeConfigPath, "--node", node, "--secrets", NodeSecretsPath}, Timeout: "10m"})
+	if err != nil {
+		return err
+	}
+	if r.ExitCode != 0 {
+		return fmt.Errorf("%s: haconf bootstrap after restart: exit %d\n%s%s", node, r.ExitCode, r.Stdout, r.Stderr)
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"crm_mon", "--output-as=xml"}, Timeout: "5s"})
+		if err == nil && r.ExitCode == 0 {
+			if mon, err := pacemaker.ParseCrmMon(r.Stdout); err == nil {
+				for _, x := range mon.Resources {
+					if x.Promotable && x.Role == "Unpromoted" && len(x.Nodes) == 1 && x.Nodes[0] == node {
+						return nil
+					}
+				}
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	return fmt.Errorf("%s did not rejoin as the standby within %v", node, timeout)
+}
