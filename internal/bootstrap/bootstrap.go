@@ -327,6 +327,9 @@ func (b *Bootstrap) datadir(ctx context.Context) (bool, string, error) {
 	if b.DryRun {
 		return true, "would make a " + b.Cfg.MySQL.Filesystem + " filesystem on " + dev + " if it has none and initialize MariaDB's datadir in it", nil
 	}
+	if b.pacemakerRunning(ctx) {
+		return false, "the DRBD volume is managed by Pacemaker", nil
+	}
 	st, _, err := b.drbdState(ctx)
 	if err != nil {
 		return false, "", err
