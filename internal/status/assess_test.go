@@ -289,8 +289,10 @@ func TestAssess(t *testing.T) {
 			reasons: []string{"maintenance-mode is on: Pacemaker starts, stops and recovers nothing"},
 		},
 		{
-			name:    "RabbitMQ mirrors not synchronised",
-			mod:     func(t *testing.T, s *Snapshot) { s.RabbitMQ = rabbitFacts(t, "two-running", "ha-all-manual", "mirror-unsynchronised") },
+			name: "RabbitMQ mirrors not synchronised",
+			mod: func(t *testing.T, s *Snapshot) {
+				s.RabbitMQ = rabbitFacts(t, "two-running", "ha-all-manual", "mirror-unsynchronised")
+			},
 			verdict: Degraded,
 			layers:  map[string]State{LayerRabbitMQ: StateDegraded},
 			reasons: []string{"3 queue(s) have unsynchronised mirrors, a failover now loses their messages: notifications.info, conductor, scheduler_fanout_x"},
