@@ -2,7 +2,10 @@ package backup
 
 import (
 	"fmt"
+	"log/slog"
 	"path/filepath"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/robfig/cron/v3"
 
@@ -30,9 +33,11 @@ type Config struct {
 	// backup (haconf.yaml, the CIB export, rendered files, RabbitMQ
 	// definitions) so that a lost pair can be rebuilt.
 	Files []string `yaml:"files"`
-	// DifferentialChecksums makes each differential record every table's
-	// checksum at its snapshot, for the drill (default true; costs a scan
-	// on the server, no rows transferred).
+	// DifferentialChecksums makes each differential also record every
+	// table's checksum at its snapshot, so that a drill of a chain ending
+	// in it compares every table at that point (default false: it costs a
+	// full scan on the server, about half a full backup's time, where the
+	// differential itself costs about 1%; fulls always record checksums).
 	DifferentialChecksums *bool `yaml:"differential_checksums"`
 }
 
@@ -57,8 +62,8 @@ func (c *Config) SetDefaults() {
 		c.Parallel = 2
 	}
 	if c.DifferentialChecksums == nil {
-		t := true
-		c.DifferentialChecksums = &t
+		f := false
+		c.DifferentialChecksums = &f
 	}
 }
 
@@ -89,4 +94,23 @@ func (c *Config) Validate(v *validate.List) {
 	if c.Parallel < 1 || c.Parallel > 64 {
 		v.Addf("parallel", c.Parallel, "must be between 1 and 64")
 	}
+}
+
+// Options returns the backup options this configuration asks for, reading
+// from db. The watchdog builds its Scheduler from them:
+//
+//	s, err := backup.NewScheduler(cfg.Backup,
+//		backup.Jobs(cfg.Backup.Options(db, log), cfg.Backup.DrillOptions(runner.Exec{Timeout: time.Hour}, log)),
+//		mariadbIsActiveHere, log)
+func (c *Config) Options(db *mysql.Config, log *slog.Logger) Options {
+	checksums := c.DifferentialChecksums != nil && *c.DifferentialChecksums
+	return Options{
+		DB: db, Repo: Repository{Dir: c.Repository}, Parallel: c.Parallel, Databases: c.Databases,
+		Users: c.Users, ConfigFiles: c.Files, Retention: c.Retention.Fulls, Checksums: checksums, Logger: log,
+	}
+}
+
+// DrillOptions returns the drill options this configuration asks for.
+func (c *Config) DrillOptions(r Runner, log *slog.Logger) DrillOptions {
+	return DrillOptions{Repo: Repository{Dir: c.Repository}, Parallel: c.Parallel, Runner: r, Logger: log}
 }

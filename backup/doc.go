@@ -73,7 +73,11 @@
 // node), the logs since the full must still exist (ErrBinlogPurged; keep
 // expire_logs_days above the full interval), and the server must be the one
 // that took the full (ErrOtherServer). Writes made with sql_log_bin = 0 are
-// invisible to it; the drill would catch that.
+// invisible to it; the drill catches that (the recorded checksums no longer
+// match). The log covers the whole server, so the full must cover every
+// database that is written to (the default: all but the system schemas);
+// with a narrower Databases list, replaying writes to a database outside it
+// fails the restore. Account changes replay too (CREATE USER, GRANT).
 //
 // By default (Options.Checksums, backup.differential_checksums) a
 // differential also records every table's checksum at its snapshot, taken

@@ -80,6 +80,8 @@ func seed(t *testing.T, db *sql.DB) {
 		"CREATE DATABASE neutron CHARACTER SET latin1",
 		"CREATE TABLE neutron.ports (id VARCHAR(36) PRIMARY KEY, name VARCHAR(255)) CHARACTER SET latin1",
 		"INSERT INTO neutron.ports VALUES ('p1', 'café'), ('p2', 'naïve\\\\path'), ('p3', '')",
+		"CREATE USER 'nova'@'%' IDENTIFIED BY 'nova-secret'",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON nova.* TO 'nova'@'%'",
 	)
 	tx, err := db.Begin()
 	if err != nil {
@@ -129,7 +131,7 @@ func TestIntegration(t *testing.T) {
 	sdb := connect(t, src)
 	seed(t, sdb)
 	repo := Repository{Dir: filepath.Join(t.TempDir(), "repo")}
-	opts := Options{DB: src.Config, Repo: repo, Parallel: 2, ChunkRows: 1000, Checksums: true, Retention: 2}
+	opts := Options{DB: src.Config, Repo: repo, Parallel: 2, ChunkRows: 1000, Checksums: true, Retention: 2, Users: true}
 
 	full, err := Run(ctx, Full, opts)
 	if err != nil {
@@ -160,6 +162,10 @@ func TestIntegration(t *testing.T) {
 		var n int
 		if err := tdb.QueryRow("SELECT COUNT(*) FROM nova.aaa_first").Scan(&n); err != nil || n == 0 {
 			t.Fatalf("view after restore: %d, %v", n, err)
+		}
+		var grants string
+		if err := tdb.QueryRow("SHOW GRANTS FOR 'nova'@'%'").Scan(&grants); err != nil {
+			t.Fatalf("user after restore: %v", err)
 		}
 		if _, err := tdb.Exec("CALL nova.count_instances(@n)"); err != nil {
 			t.Fatalf("procedure after restore: %v", err)
@@ -223,7 +229,24 @@ func TestIntegration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !rep.Pass || len(rep.Chain) != 2 {
+		if !rep.Pass || len(rep.Chain) != 2 || len(rep.Checked) != 2 || rep.Unchecked != "" {
+			t.Fatalf("drill: %+v", rep)
+		}
+	})
+
+	t.Run("drill of a differential without checksums", func(t *testing.T) {
+		mustExec(t, sdb, "DELETE FROM nova.migrations WHERE id = 2")
+		o := opts
+		o.Checksums = false
+		light, err := Run(ctx, Differential, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Drill(ctx, DrillOptions{Repo: repo, Runner: runner.Exec{}, BufferPool: "64M"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Pass || rep.Chain[1] != light.ID || len(rep.Checked) != 1 || rep.Checked[0] != full.ID || rep.Unchecked == "" {
 			t.Fatalf("drill: %+v", rep)
 		}
 	})
@@ -252,8 +275,8 @@ func TestIntegration(t *testing.T) {
 		if len(after) != len(before) {
 			t.Fatalf("listed %d backups after interrupted runs, want %d", len(after), len(before))
 		}
-		if latest, _ := repo.Latest(""); latest.ID != diff.ID {
-			t.Fatalf("latest is %s, want %s", latest.ID, diff.ID)
+		if latest, _ := repo.Latest(""); latest.ID != before[len(before)-1].ID {
+			t.Fatalf("latest is %s, want %s", latest.ID, before[len(before)-1].ID)
 		}
 	})
 

@@ -48,6 +48,9 @@ type RestoreOptions struct {
 	Runner   Runner
 	Logger   *slog.Logger
 	Progress *Progress
+	// CheckFull, when set, runs once the full is loaded and before the
+	// differential is replayed; an error stops the restore.
+	CheckFull func(ctx context.Context, full *Manifest) error
 }
 
 // RestoreResult says what a restore did (or, dry, would do).
@@ -141,6 +144,21 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 			return nil, fmt.Errorf("drop %s: %w", d, err)
 		}
 	}
+	// Never recreate the account the restore runs as: its GRANT line
+	// carries the source's password hash and would lock us out.
+	var self string
+	if err := conn.QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&self); err != nil {
+		return nil, fmt.Errorf("read current user: %w", err)
+	}
+	kept := objs[:0:0]
+	for _, ob := range objs {
+		if ob.Kind == "user" && ob.Name == self {
+			o.Logger.Warn("not restoring the account the restore connects as", "user", self)
+			continue
+		}
+		kept = append(kept, ob)
+	}
+	objs = kept
 	o.Progress.setPhase("schema")
 	if _, err := conn.ExecContext(ctx, "SET SESSION foreign_key_checks = 0"); err != nil {
 		return nil, fmt.Errorf("prepare target session: %w", err)
@@ -156,6 +174,13 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	o.Progress.setPhase("schema")
 	if err := createObjects(ctx, conn, objs, "view", "procedure", "function", "trigger", "event"); err != nil {
 		return nil, err
+	}
+	if o.CheckFull != nil {
+		t0 := time.Now()
+		if err := o.CheckFull(ctx, full); err != nil {
+			return res, err
+		}
+		start = start.Add(time.Since(t0)) // the check is not restore time
 	}
 	if len(chain) > 1 {
 		o.Progress.setPhase("binlog")
@@ -358,6 +383,10 @@ func loadFile(ctx context.Context, c *sql.Conn, repo Repository, m *Manifest, t 
 	if err != nil {
 		if cerr := check(); cerr != nil {
 			return 0, cerr
+		}
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && (me.Number == 1148 || me.Number == 3948) {
+			return 0, fmt.Errorf("load %s: the target refuses LOAD DATA LOCAL INFILE: set local_infile = ON there: %w", fi.Path, err)
 		}
 		return 0, fmt.Errorf("load %s into %s.%s: %w", fi.Path, t.DB, t.Name, err)
 	}

@@ -84,14 +84,15 @@ func (e *backupEnv) repo(flag string) backup.Repository {
 }
 
 type backupRunOptions struct {
-	kind     string
-	dsn      string
-	repo     string
-	parallel int
-	users    bool
-	files    []string
-	dryRun   bool
-	output   string
+	kind      string
+	dsn       string
+	repo      string
+	parallel  int
+	users     bool
+	files     []string
+	dryRun    bool
+	checksums bool
+	output    string
 }
 
 func newBackupRunCmd(g *globals) *cobra.Command {
@@ -127,7 +128,7 @@ differentials. An interrupted run leaves nothing that list would show.`,
 			opts := backup.Options{
 				DB: db, Repo: env.repo(o.repo), Parallel: parallel, Databases: env.cfg.Databases,
 				Users: env.cfg.Users || o.users, ConfigFiles: append(append([]string(nil), env.cfg.Files...), o.files...),
-				Retention: env.cfg.Retention.Fulls, Checksums: *env.cfg.DifferentialChecksums,
+				Retention: env.cfg.Retention.Fulls, Checksums: o.checksums || (env.cfg.DifferentialChecksums != nil && *env.cfg.DifferentialChecksums),
 				Logger: g.logger, Progress: &backup.Progress{},
 			}
 			if o.dryRun {
@@ -167,6 +168,7 @@ differentials. An interrupted run leaves nothing that list would show.`,
 	f.IntVar(&o.parallel, "parallel", 0, "connections reading at once (default backup.parallel)")
 	f.BoolVar(&o.users, "users", false, "also save accounts and grants")
 	f.StringSliceVar(&o.files, "file", nil, "extra configuration file or directory to archive (repeatable)")
+	f.BoolVar(&o.checksums, "checksums", false, "differential: also record every table's checksum for the drill (a server-side scan)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "connect and say what would be backed up; write nothing")
 	f.StringVarP(&o.output, "output", "o", "text", "text or json")
 	_ = cmd.MarkFlagRequired("type")
@@ -408,6 +410,10 @@ mariadb-install-db and mariadb-binlog on this machine.`,
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "drill %s: %s restored in %s, %d tables, %d rows compared\n",
 					verdict, strings.Join(rep.Chain, " + "), rep.RestoreTime.Round(time.Millisecond), rep.Tables, rep.Rows)
+				fmt.Fprintf(cmd.OutOrStdout(), "  compared with the snapshot of: %s\n", strings.Join(rep.Checked, ", "))
+				if rep.Unchecked != "" {
+					fmt.Fprintln(cmd.OutOrStdout(), "  note:", rep.Unchecked)
+				}
 				if rep.Error != "" {
 					fmt.Fprintln(cmd.OutOrStdout(), "  error:", rep.Error)
 				}
