@@ -140,6 +140,11 @@ func Decide(ev Evidence, p Policy) (Decision, error) {
 	if p.Name == PolicyManual {
 		auto, err := Decide(ev, Policy{Name: PolicyAuto})
 		d = auto
+		if errors.Is(err, ErrNoSplitBrain) {
+			// Nothing to report: connected, or disconnected with
+			// nothing diverged (DRBD reconnects by itself).
+			return d, err
+		}
 		d.Policy, d.Action, d.Victim, d.Survivor = p, ActionReport, "", ""
 		if err != nil {
 			d.Advice = "auto would refuse: " + err.Error()
@@ -163,6 +168,12 @@ func Decide(ev Evidence, p Policy) (Decision, error) {
 	case RelUnrelated:
 		return d, fmt.Errorf("%w: %s has %s, %s has %s", ErrUnrelatedData, a.Node, a.GI.Raw, b.Node, b.GI.Raw)
 	case RelSame, RelAhead, RelBehind:
+		if a.State.Connection != ConnStandAlone && b.State.Connection != ConnStandAlone {
+			// Both nodes still try to connect (a link is down): DRBD
+			// reconnects and resyncs by itself once it is back.
+			return d, fmt.Errorf("%w: %s is %s/%s and generations are %s: DRBD reconnects by itself", ErrNoSplitBrain,
+				ev.Resource, a.State.Connection, b.State.Connection, d.Relation)
+		}
 		d.Action = ActionReconnect
 		d.Reason = fmt.Sprintf("generations are %s: no side has divergent writes, reconnecting lets DRBD resync", d.Relation)
 		return d, nil

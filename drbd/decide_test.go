@@ -94,6 +94,15 @@ func TestDecide(t *testing.T) {
 		// not a split brain
 		{"connected: nothing to do", ev(connected(node("ctl1", uuidCtl1, 0)), connected(node("ctl2", uuidCtl1, 0))), auto, want{"", "", ErrNoSplitBrain}},
 		{"diverged but not yet detected", ev(waiting(node("ctl1", uuidCtl1, 9)), waiting(node("ctl2", uuidCtl2, 10))), auto, want{"", "", ErrNoSplitBrain}},
+		// Seen in the lab: during a storage partition only the primary
+		// wrote; both nodes are WFConnection and DRBD reconnects by itself.
+		// A reconnect decision here made the watchdog wait for
+		// UpToDate/UpToDate for minutes, blind to the split brain that
+		// followed.
+		{"link down, one side ahead: nothing to do", ev(waiting(ahead), waiting(behind)), auto, want{"", "", ErrNoSplitBrain}},
+		{"manual: link down, one side ahead: nothing to report", ev(waiting(ahead), waiting(behind)), Policy{Name: PolicyManual}, want{"", "", ErrNoSplitBrain}},
+		{"manual: connected: nothing to report", ev(connected(node("ctl1", uuidCtl1, 0)), connected(node("ctl2", uuidCtl1, 0))), Policy{Name: PolicyManual}, want{"", "", ErrNoSplitBrain}},
+		{"one side StandAlone, other ahead: reconnect", ev(ahead, waiting(behind)), auto, want{ActionReconnect, "", nil}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

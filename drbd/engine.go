@@ -76,11 +76,22 @@ func (e *Engine) log() *slog.Logger {
 // required; an unreachable peer is recorded as such (Decide refuses).
 func (e *Engine) Gather(ctx context.Context, resource string) (Evidence, error) {
 	ev := Evidence{Resource: resource}
+	// Both nodes at once: each read runs a handful of commands (DRBD,
+	// crm_mon, ip, lvs, mysql), and the watchdog gathers several times
+	// on the way to a resolution.
+	var peer NodeEvidence
+	var perr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		peer, perr = e.Peer.Evidence(ctx, resource)
+	}()
 	local, err := e.Local.Evidence(ctx, resource)
+	<-done
 	if err != nil {
 		return ev, err
 	}
-	peer, err := e.Peer.Evidence(ctx, resource)
+	err = perr
 	if errors.Is(err, ErrUnknownResource) {
 		return ev, fmt.Errorf("peer %s: %w", e.Peer.NodeName(), err)
 	}

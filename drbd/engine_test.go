@@ -318,6 +318,22 @@ func TestRecordHandler(t *testing.T) {
 	if got := s.LastDetected("r0", "ctl1"); !got.Equal(now) {
 		t.Fatalf("LastDetected = %v", got)
 	}
+	// Once this node resolved (or reported) it, the handler record is no
+	// longer evidence of a split brain in progress.
+	for _, result := range []string{ResultResolved, ResultReported} {
+		s := &IncidentStore{Dir: t.TempDir()}
+		s.RecordHandler("ctl1", map[string]string{"DRBD_RESOURCE": "r0"}, now)
+		if _, err := s.Save(&Incident{ID: "x", Resource: "r0", Node: "ctl1", Role: "actor", Started: now.Add(time.Second), Result: result}); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.LastDetected("r0", "ctl1"); !got.IsZero() {
+			t.Errorf("LastDetected after a %s incident = %v, want zero", result, got)
+		}
+		s.RecordHandler("ctl1", map[string]string{"DRBD_RESOURCE": "r0"}, now.Add(time.Minute))
+		if got := s.LastDetected("r0", "ctl1"); !got.Equal(now.Add(time.Minute)) {
+			t.Errorf("LastDetected after a new split brain = %v", got)
+		}
+	}
 }
 
 // Only ctl1 wrote (ctl2 never started a new generation): no split brain in

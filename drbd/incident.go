@@ -113,17 +113,32 @@ func (s *IncidentStore) List() ([]Incident, error) {
 }
 
 // LastDetected returns when the split-brain handler last ran on node for
-// resource, or the zero time.
+// resource, or the zero time when it never ran or when this node recorded
+// the split brain as resolved or reported after that: a handled split
+// brain is not evidence about the next one.
 func (s *IncidentStore) LastDetected(resource, node string) time.Time {
 	list, err := s.List()
 	if err != nil {
 		return time.Time{}
 	}
-	var last time.Time
+	var last, handled time.Time
 	for _, inc := range list {
-		if inc.Result == ResultDetected && inc.Resource == resource && inc.Node == node && inc.Started.After(last) {
-			last = inc.Started
+		if inc.Resource != resource || inc.Node != node {
+			continue
 		}
+		switch inc.Result {
+		case ResultDetected:
+			if inc.Started.After(last) {
+				last = inc.Started
+			}
+		case ResultResolved, ResultReported:
+			if inc.Started.After(handled) {
+				handled = inc.Started
+			}
+		}
+	}
+	if !handled.Before(last) {
+		return time.Time{}
 	}
 	return last
 }

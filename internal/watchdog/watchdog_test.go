@@ -53,6 +53,14 @@ func (c *scriptCheck) Remediate(ctx context.Context) error {
 	return nil
 }
 
+// remediations returns a copy of the remediation times (read under the
+// lock: synctest's fake clock does not order the test against the loop).
+func (c *scriptCheck) remediations() []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Time(nil), c.remediated...)
+}
+
 func TestThresholdsCooldownAndClear(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// 2 failures (below N=3), 1 success, then 8 failures, then successes.
@@ -71,13 +79,13 @@ func TestThresholdsCooldownAndClear(t *testing.T) {
 		time.Sleep(3 * time.Second) // runs at 3,4,5: three failures -> failing, remediate at 5s
 		synctest.Wait()
 		st := w.States()[0]
-		if !st.Failing || len(c.remediated) != 1 || c.remediated[0].Sub(start) != 5*time.Second {
-			t.Fatalf("after 3 failures: %+v remediated %v", st, c.remediated)
+		if rem := c.remediations(); !st.Failing || len(rem) != 1 || rem[0].Sub(start) != 5*time.Second {
+			t.Fatalf("after 3 failures: %+v remediated %v", st, rem)
 		}
 		time.Sleep(5 * time.Second) // runs 6..10 fail; cooldown 4s -> second remediation at 9s
 		synctest.Wait()
-		if len(c.remediated) != 2 || c.remediated[1].Sub(start) != 9*time.Second {
-			t.Fatalf("cooldown: remediated at %v", c.remediated)
+		if rem := c.remediations(); len(rem) != 2 || rem[1].Sub(start) != 9*time.Second {
+			t.Fatalf("cooldown: remediated at %v", rem)
 		}
 		time.Sleep(time.Second) // run at 11: success 1 of 2, still failing
 		synctest.Wait()
@@ -104,8 +112,11 @@ func TestTimeoutAndNoOverlap(t *testing.T) {
 		synctest.Wait()
 		st := w.States()[0]
 		cancel()
-		if c.maxInFlight != 1 {
-			t.Fatalf("runs overlapped: %d in flight", c.maxInFlight)
+		c.mu.Lock()
+		maxInFlight := c.maxInFlight
+		c.mu.Unlock()
+		if maxInFlight != 1 {
+			t.Fatalf("runs overlapped: %d in flight", maxInFlight)
 		}
 		// Each run times out after 2s, then waits 100ms (or a trigger).
 		if st.Runs < 3 || st.Runs > 4 || st.LastError != context.DeadlineExceeded.Error() || !st.Failing {
