@@ -244,9 +244,7 @@ func (a *assessor) pacemaker() Layer {
 		}
 	}
 
-	services := a.s.Expect.Services()
-	firstStopped := ""
-	for _, id := range services {
+	for _, id := range a.s.Expect.Services() {
 		if !a.configured(id) {
 			l.add(StateDown, "%s is not configured in Pacemaker (haconf apply the CIB)", id)
 			continue
@@ -254,13 +252,7 @@ func (a *assessor) pacemaker() Layer {
 		on := m.RunningOn(id)
 		switch {
 		case len(on) == 0:
-			why := a.why(id)
-			if firstStopped != "" {
-				why = fmt.Sprintf("it starts after %s, which is stopped", firstStopped)
-			} else {
-				firstStopped = id
-			}
-			l.add(StateDown, "%s is stopped: %s", id, why)
+			l.add(StateDown, "%s is stopped: %s", id, a.why(id))
 		case len(on) > 1:
 			l.add(StateDown, "%s runs on %s at once", id, strings.Join(on, " and "))
 		case a.active != "" && on[0] != a.active:
@@ -366,11 +358,35 @@ func (a *assessor) containers(id string) []string {
 // why explains why the primitive id runs nowhere.
 func (a *assessor) why(id string) string { return a.explain(id, "") }
 
+// whyChain is why, followed down to the first stopped member of the
+// service group when id waits for it.
+func (a *assessor) whyChain(id string) string {
+	services := a.s.Expect.Services()
+	if !slices.Contains(services, id) {
+		return a.why(id)
+	}
+	for _, before := range services[:slices.Index(services, id)] {
+		if a.configured(before) && len(a.mon.RunningOn(before)) == 0 {
+			return fmt.Sprintf("it starts after %s, which is stopped: %s", before, a.why(before))
+		}
+	}
+	return a.why(id)
+}
+
 // whyOn explains why the primitive id does not run on node.
 func (a *assessor) whyOn(id, node string) string { return a.explain(id, node) }
 
 func (a *assessor) explain(id, node string) string {
 	m := a.mon
+	// The service group starts in order: the first stopped member holds
+	// back the ones after it.
+	if services := a.s.Expect.Services(); node == "" && slices.Contains(services, id) {
+		for _, before := range services[:slices.Index(services, id)] {
+			if a.configured(before) && len(m.RunningOn(before)) == 0 {
+				return fmt.Sprintf("it starts after %s, which is stopped", before)
+			}
+		}
+	}
 	var rs []string
 	if m.MaintenanceAll {
 		rs = append(rs, "maintenance-mode is on")
@@ -570,7 +586,8 @@ func (a *assessor) rabbitmq() Layer {
 	for _, al := range c.Alarms {
 		l.add(StateDown, "resource alarm %s: publishers are blocked", al)
 	}
-	parts := []string{"running on " + orDefault(strings.Join(c.RunningNodes, ", "), "no node")}
+	running := slices.Sorted(slices.Values(c.RunningNodes))
+	parts := []string{"running on " + orDefault(strings.Join(running, ", "), "no node")}
 	if mode == "mirrored" {
 		p, ok := rabbitmq.FindPolicy(f.Policies, "/", a.s.Expect.RabbitMQPolicy)
 		switch {
@@ -665,7 +682,7 @@ func (a *assessor) vip() Layer {
 		if f.HeldHere {
 			l.add(StateDown, "VIP %s is configured on %s outside Pacemaker while Pacemaker runs it nowhere", addr, a.s.Node)
 		} else {
-			l.add(StateDown, "VIP %s is on no node: %s", addr, a.why(ResourceVIP))
+			l.add(StateDown, "VIP %s is on no node: %s", addr, a.whyChain(ResourceVIP))
 		}
 	case len(on) > 1:
 		l.add(StateDown, "VIP %s is on %s at once: clients reach either node", addr, strings.Join(on, " and "))
@@ -823,7 +840,7 @@ func (a *assessor) placements() []Placement {
 		role := pacemaker.RoleStarted
 		switch {
 		case len(on) == 0:
-			why, role = a.why(id), pacemaker.RoleStopped
+			why, role = a.whyChain(id), pacemaker.RoleStopped
 		case slices.Contains(a.s.Expect.Services(), id) && a.active != "" && (len(on) > 1 || on[0] != a.active):
 			why = fmt.Sprintf("should run on %s, the DRBD Primary", a.active)
 		}

@@ -248,7 +248,7 @@ func TestAssess(t *testing.T) {
 			layers:  map[string]State{LayerPacemaker: StateDown, LayerMySQL: StateDown, LayerVIP: StateDown},
 			reasons: []string{"fs-haconf is stopped: constraint cli-ban-g-services-on-ctl2 keeps g-services off ctl2; constraint cli-ban-g-services-on-ctl1 keeps g-services off ctl1",
 				"mariadb is stopped: it starts after fs-haconf, which is stopped",
-				"VIP 192.0.2.10 is on no node: constraint cli-ban-g-services-on-ctl2"},
+				"VIP 192.0.2.10 is on no node: it starts after fs-haconf, which is stopped: constraint cli-ban-g-services-on-ctl2"},
 		},
 		{
 			name:    "MariaDB disabled",

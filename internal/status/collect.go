@@ -1,0 +1,257 @@
+package status
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/haconf/haconf/drbd"
+	"github.com/haconf/haconf/pacemaker"
+	"github.com/haconf/haconf/rabbitmq"
+)
+
+// Runner runs one command and returns its standard output (with the
+// output also on error, as internal/runner.Exec does).
+type Runner interface {
+	Run(ctx context.Context, name string, args ...string) ([]byte, error)
+}
+
+// DRBDReader reads this node's DRBD state (*drbd.Node).
+type DRBDReader interface {
+	Status(ctx context.Context) (drbd.Status, error)
+}
+
+// MySQLProber checks MariaDB. It reports an unreachable server in
+// MySQLFacts.Problem and a check it could not make in MySQLFacts.Error.
+type MySQLProber interface {
+	Probe(ctx context.Context) MySQLFacts
+}
+
+// BackupReader reads the last backup outcomes.
+type BackupReader interface {
+	LastBackup(ctx context.Context) (BackupFacts, error)
+}
+
+// DefaultTimeout bounds each collector.
+const DefaultTimeout = 10 * time.Second
+
+// Collectors read every layer from this node.
+type Collectors struct {
+	Node   string
+	Expect Expect
+	// Run runs corosync-cfgtool, corosync-quorumtool, crm_mon, rabbitmqctl
+	// and ip.
+	Run    Runner
+	DRBD   DRBDReader
+	MySQL  MySQLProber
+	Backup BackupReader
+	// Timeout bounds each collector (DefaultTimeout when zero); a
+	// collector that overruns leaves its layer unknown.
+	Timeout time.Duration
+	Now     func() time.Time
+	Log     *slog.Logger
+}
+
+// Collect runs every collector concurrently and returns what they saw. It
+// never fails: a collector's error is recorded in its part of the snapshot.
+func (c Collectors) Collect(ctx context.Context) Snapshot {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	log := c.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	s := Snapshot{Node: c.Node, Time: now(), Expect: c.Expect}
+	var wg sync.WaitGroup
+	// Each goroutine writes only its own part of s, after collect returned.
+	run := func(name string, f func(context.Context)) {
+		wg.Go(func() {
+			t0 := time.Now()
+			f(ctx)
+			log.Debug("status collector done", "collector", name, "duration", time.Since(t0))
+		})
+	}
+	run(LayerCorosync, func(ctx context.Context) {
+		s.Corosync = collect(ctx, timeout, c.corosync, func(e string) CorosyncFacts { return CorosyncFacts{Error: e} })
+	})
+	run(LayerPacemaker, func(ctx context.Context) {
+		s.Pacemaker = collect(ctx, timeout, c.pacemaker, func(e string) PacemakerFacts { return PacemakerFacts{Error: e} })
+	})
+	run(LayerDRBD, func(ctx context.Context) {
+		s.DRBD = collect(ctx, timeout, c.drbd, func(e string) DRBDFacts { return DRBDFacts{Error: e} })
+	})
+	run(LayerMySQL, func(ctx context.Context) {
+		s.MySQL = collect(ctx, timeout, c.mysql, func(e string) MySQLFacts { return MySQLFacts{Error: e} })
+	})
+	run(LayerRabbitMQ, func(ctx context.Context) {
+		s.RabbitMQ = collect(ctx, timeout, c.rabbitmq, func(e string) RabbitMQFacts { return RabbitMQFacts{Error: e} })
+	})
+	run(LayerVIP, func(ctx context.Context) {
+		s.VIP = collect(ctx, timeout, c.vip, func(e string) VIPFacts { return VIPFacts{Address: c.Expect.VIP, Error: e} })
+	})
+	run(LayerBackup, func(ctx context.Context) {
+		s.Backup = collect(ctx, timeout, c.backup, func(e string) BackupFacts { return BackupFacts{Error: e} })
+	})
+	wg.Wait()
+	return s
+}
+
+// collect runs f with a deadline and returns its result, or failed(reason)
+// when the deadline passes first: a tool that ignores its context cannot
+// hold status up (its goroutine is left to finish on its own).
+func collect[T any](ctx context.Context, timeout time.Duration, f func(context.Context) T, failed func(string) T) T {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done := make(chan T, 1)
+	go func() { done <- f(ctx) }()
+	select {
+	case v := <-done:
+		return v
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return failed(fmt.Sprintf("timed out after %s", timeout))
+		}
+		return failed(ctx.Err().Error())
+	}
+}
+
+// output returns out when the command printed something, so that tools
+// that exit non-zero with a useful report (corosync-quorumtool exits 2
+// when not quorate) can still be parsed.
+func output(out []byte, err error) ([]byte, error) {
+	if len(bytes.TrimSpace(out)) > 0 {
+		return out, nil
+	}
+	return nil, err
+}
+
+func (c Collectors) corosync(ctx context.Context) CorosyncFacts {
+	var f CorosyncFacts
+	var errs []string
+	if out, err := output(c.Run.Run(ctx, "corosync-cfgtool", "-s")); err != nil {
+		errs = append(errs, err.Error())
+	} else if st, err := pacemaker.ParseCfgtool(out); err != nil {
+		errs = append(errs, err.Error())
+	} else {
+		f.Links = &st
+	}
+	if out, err := output(c.Run.Run(ctx, "corosync-quorumtool", "-s")); err != nil {
+		errs = append(errs, err.Error())
+	} else if q, err := pacemaker.ParseQuorumtool(out); err != nil {
+		errs = append(errs, err.Error())
+	} else {
+		f.Quorum = &q
+	}
+	f.Error = strings.Join(errs, "; ")
+	return f
+}
+
+func (c Collectors) pacemaker(ctx context.Context) PacemakerFacts {
+	out, err := output(c.Run.Run(ctx, "crm_mon", "--output-as=xml", "--inactive"))
+	if err != nil {
+		return PacemakerFacts{Error: err.Error()}
+	}
+	f, err := parsePacemaker(out)
+	if err != nil {
+		return PacemakerFacts{Error: err.Error()}
+	}
+	return f
+}
+
+func (c Collectors) drbd(ctx context.Context) DRBDFacts {
+	if c.DRBD == nil {
+		return DRBDFacts{Error: "no DRBD reader"}
+	}
+	st, err := c.DRBD.Status(ctx)
+	if err != nil {
+		return DRBDFacts{Error: err.Error()}
+	}
+	return DRBDFacts{Status: &st}
+}
+
+func (c Collectors) mysql(ctx context.Context) MySQLFacts {
+	if c.MySQL == nil {
+		return MySQLFacts{Error: "no MySQL prober"}
+	}
+	return c.MySQL.Probe(ctx)
+}
+
+func (c Collectors) rabbitmq(ctx context.Context) RabbitMQFacts {
+	var f RabbitMQFacts
+	out, err := c.Run.Run(ctx, "rabbitmqctl", "-q", "cluster_status", "--formatter", "json")
+	if err != nil {
+		return RabbitMQFacts{Error: err.Error()}
+	}
+	cs, err := rabbitmq.ParseClusterStatus(out)
+	if err != nil {
+		return RabbitMQFacts{Error: err.Error()}
+	}
+	f.Cluster = &cs
+	var errs []string
+	if out, err := c.Run.Run(ctx, "rabbitmqctl", "-q", "list_policies", "--formatter", "json"); err != nil {
+		errs = append(errs, err.Error())
+	} else if f.Policies, err = rabbitmq.ParsePolicies(out); err != nil {
+		errs = append(errs, err.Error())
+	}
+	args := append(append([]string{"-q", "list_queues"}, rabbitmq.QueueColumns...), "--formatter", "json")
+	if out, err := c.Run.Run(ctx, "rabbitmqctl", args...); err != nil {
+		errs = append(errs, err.Error())
+	} else if f.Queues, err = rabbitmq.ParseQueues(out); err != nil {
+		errs = append(errs, err.Error())
+	}
+	f.Error = strings.Join(errs, "; ")
+	return f
+}
+
+func (c Collectors) vip(ctx context.Context) VIPFacts {
+	f := VIPFacts{Address: c.Expect.VIP}
+	out, err := c.Run.Run(ctx, "ip", "-o", "-4", "addr", "show")
+	if err != nil {
+		f.Error = err.Error()
+		return f
+	}
+	f.HeldHere = hasAddress(out, c.Expect.VIP)
+	return f
+}
+
+// hasAddress reports whether `ip -o -4 addr show` lists addr on an
+// interface ("2: eth0    inet 192.0.2.10/24 brd ... scope global eth0").
+func hasAddress(out []byte, addr string) bool {
+	if addr == "" {
+		return false
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "inet" {
+				a, _, _ := strings.Cut(f[i+1], "/")
+				if a == addr {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (c Collectors) backup(ctx context.Context) BackupFacts {
+	if c.Backup == nil {
+		return BackupFacts{Error: "no backup reader"}
+	}
+	f, err := c.Backup.LastBackup(ctx)
+	if err != nil {
+		f.Error = err.Error()
+	}
+	return f
+}

@@ -1,0 +1,157 @@
+package status
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/haconf/haconf/backup"
+	"github.com/haconf/haconf/internal/config"
+)
+
+// ExpectFrom derives the expected shape of the pair from haconf.yaml.
+func ExpectFrom(cfg *config.Config, now time.Time) Expect {
+	e := Expect{Nodes: cfg.NodeNames(), DRBDResource: cfg.DRBD.Resource, FencingType: cfg.Fencing.Type,
+		RabbitMQMode: cfg.RabbitMQ.Mode, BackupMaxAge: BackupMaxAge(now, cfg.Backup.Full, cfg.Backup.Differential)}
+	if e.RabbitMQMode == "mirrored" {
+		e.RabbitMQPolicy = cfg.RabbitMQ.Policy.Name
+	}
+	if p, ok := cfg.VIP.Prefix(); ok {
+		e.VIP = p.Addr().String()
+	}
+	return e
+}
+
+// BackupMaxAge is how old the last backup may get with these cron
+// schedules: the longest gap between two scheduled runs in the coming two
+// weeks, plus two hours for the backup itself. Zero when nothing is
+// scheduled.
+func BackupMaxAge(now time.Time, schedules ...string) time.Duration {
+	var runs []time.Time
+	for _, expr := range schedules {
+		if expr == "" {
+			continue
+		}
+		sched, err := backup.CronParser.Parse(expr)
+		if err != nil {
+			continue
+		}
+		for t := sched.Next(now); !t.IsZero() && t.Before(now.Add(14*24*time.Hour)); t = sched.Next(t) {
+			runs = append(runs, t)
+		}
+	}
+	if len(runs) < 2 {
+		return 0
+	}
+	slices.SortFunc(runs, time.Time.Compare)
+	var gap time.Duration
+	for i := 1; i < len(runs); i++ {
+		if d := runs[i].Sub(runs[i-1]); d > gap {
+			gap = d
+		}
+	}
+	return gap + 2*time.Hour
+}
+
+// MySQLProbe connects to MariaDB at Addr with the [client] credentials of
+// CredentialsFile (the password never leaves the driver configuration) and
+// asks whether it is read-only.
+type MySQLProbe struct {
+	Addr            string // host:port, normally the VIP
+	CredentialsFile string
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Print(...any) {}
+
+// Probe implements MySQLProber.
+func (p MySQLProbe) Probe(ctx context.Context) MySQLFacts {
+	f := MySQLFacts{Address: p.Addr}
+	cfg, err := backup.ResolveDSN("", backup.Credentials{File: p.CredentialsFile})
+	if err != nil {
+		f.Error = err.Error()
+		return f
+	}
+	cfg.Net, cfg.Addr = "tcp", p.Addr
+	cfg.Logger = nopLogger{}
+	if dl, ok := ctx.Deadline(); ok {
+		cfg.Timeout = time.Until(dl)
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		f.Error = fmt.Sprintf("mysql %s: %v", backup.Where(cfg), err)
+		return f
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	var readOnly int
+	err = db.QueryRowContext(ctx, "SELECT @@global.read_only, VERSION()").Scan(&readOnly, &f.Version)
+	var me *mysql.MySQLError
+	switch {
+	case err == nil:
+		f.Reachable, f.ReadOnly = true, readOnly != 0
+	case errors.As(err, &me):
+		// The server answered: it is up, but the check failed (e.g.
+		// access denied), so its state is unknown.
+		f.Reachable = true
+		f.Error = fmt.Sprintf("mysql %s: %v", backup.Where(cfg), err)
+	default:
+		f.Problem = err.Error()
+	}
+	return f
+}
+
+// MySQLAddr returns host:port of MariaDB behind the VIP.
+func MySQLAddr(vip string, port int) string { return net.JoinHostPort(vip, strconv.Itoa(port)) }
+
+// BackupRepo reads a haconf backup repository read-only: the scheduler's
+// state.json and the newest complete backup.
+type BackupRepo struct {
+	Dir string
+}
+
+// LastBackup implements BackupReader.
+func (b BackupRepo) LastBackup(ctx context.Context) (BackupFacts, error) {
+	f := BackupFacts{Repository: b.Dir}
+	repo := backup.Repository{Dir: b.Dir}
+	st, err := backup.ReadState(repo)
+	if err != nil {
+		return f, err
+	}
+	var failedAt time.Time
+	for _, job := range []backup.Job{backup.JobFull, backup.JobDifferential} {
+		js := st[job]
+		if js.LastSuccess.After(f.LastSuccess) {
+			f.LastSuccess = js.LastSuccess
+		}
+		if js.LastAttempt.After(f.LastAttempt) {
+			f.LastAttempt = js.LastAttempt
+		}
+		if js.LastError != "" && js.LastAttempt.After(js.LastSuccess) && js.LastAttempt.After(failedAt) {
+			failedAt, f.LastError = js.LastAttempt, fmt.Sprintf("%s: %s", job, js.LastError)
+		}
+	}
+	m, err := repo.Latest("")
+	switch {
+	case errors.Is(err, backup.ErrNotFound):
+	case err != nil:
+		return f, err
+	default:
+		f.LastID, f.LastType = m.ID, string(m.Type)
+		if m.Finished.After(f.LastSuccess) {
+			f.LastSuccess = m.Finished // a manual `haconf backup run` counts too
+		}
+	}
+	if !failedAt.After(f.LastSuccess) {
+		f.LastError = ""
+	}
+	return f, nil
+}
