@@ -30,15 +30,12 @@ func Assess(s Snapshot) Report {
 	case StateDegraded, StateUnknown:
 		r.Verdict = Degraded
 	}
-	for _, sev := range []State{StateDown, StateDegraded, StateUnknown} {
-		if r.Verdict == Down && sev != StateDown {
-			break
-		}
-		for _, l := range layers {
-			for _, f := range l.Findings {
-				if f.Severity == sev {
-					r.Reasons = append(r.Reasons, f.Layer+": "+f.Message)
-				}
+	// The reasons are the findings that make the verdict: the down ones
+	// for DOWN, the degraded and unknown ones for DEGRADED, in layer order.
+	for _, l := range layers {
+		for _, f := range l.Findings {
+			if (r.Verdict == Down) == (f.Severity == StateDown) {
+				r.Reasons = append(r.Reasons, f.Layer+": "+f.Message)
 			}
 		}
 	}
