@@ -30,7 +30,12 @@ type exitError struct {
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
 func (e *exitError) Unwrap() error { return e.err }
 
 // withCode makes err exit the process with code.
@@ -93,6 +98,7 @@ are proven by restore, and compute-node failover.`,
 		newBootstrapCmd(g),
 		newLabCmd(g),
 		newDRBDCmd(g),
+		newStatusCmd(g),
 		newSplitBrainCmd(g),
 		newBackupCmd(g),
 		newWatchdogCmd(g),
