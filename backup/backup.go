@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/klauspost/compress/zstd"
 )
 
 // Options configure a backup run.
@@ -34,6 +33,8 @@ type Options struct {
 	ConfigFiles []string
 	// ChunkRows is the target number of rows per data file (default 200000).
 	ChunkRows int64
+	// Compression of data files: s2 (default, fastest) or zstd (smaller).
+	Compression string
 	// Retention is how many fulls to keep after a successful full (0: keep all).
 	Retention int
 	// Checksums makes a differential record the checksum of every table at
@@ -208,7 +209,14 @@ func runFull(ctx context.Context, db *sql.DB, o Options) (_ *Manifest, err error
 		sums[&m.Tables[i]] = &RowSum{}
 	}
 	err = runWorkers(ctx, snap.conns, tasks, func(ctx context.Context, w *worker, tk task) error {
-		rel := relPath("data", tk.table.DB, fmt.Sprintf("%s.%05d.tsv.zst", escapeName(tk.table.Name), tk.seq))
+		if w.enc == nil {
+			enc, ext, err := newEncoder(o.Compression)
+			if err != nil {
+				return err
+			}
+			w.enc, w.ext = enc, ext
+		}
+		rel := relPath("data", tk.table.DB, fmt.Sprintf("%s.%05d.tsv%s", escapeName(tk.table.Name), tk.seq, w.ext))
 		var sum RowSum
 		fi, err := w.dumpChunk(ctx, tx, rel, tk.table, tk.chunk, &sum, o.Progress)
 		if err != nil {
@@ -267,7 +275,8 @@ func tableChecksum(ctx context.Context, c queryer, table string, columns []strin
 // worker is one snapshot connection with its reusable buffers.
 type worker struct {
 	conn *sql.Conn
-	enc  *zstd.Encoder
+	enc  encoder // created on first use
+	ext  string
 	buf  []byte
 }
 
@@ -280,11 +289,7 @@ func runWorkers(ctx context.Context, conns []*sql.Conn, tasks []task, do func(co
 	var wg sync.WaitGroup
 	var first atomic.Pointer[error]
 	for _, c := range conns {
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			return fmt.Errorf("zstd: %w", err)
-		}
-		w := &worker{conn: c, enc: enc, buf: make([]byte, 0, 512<<10)}
+		w := &worker{conn: c, buf: make([]byte, 0, 512<<10)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -33,8 +33,9 @@
 // is scheduled first. Rows are written in the LOAD DATA text format
 // (EncodeRow) as the column bytes stored on the server (character_set_results
 // = binary; restored with CHARACTER SET binary: no conversion anywhere),
-// compressed with zstd (fastest level, one encoder per worker), and each
-// file's SHA-256 is computed while it is written. Generated columns are
+// compressed with s2 (default) or zstd (one encoder per worker; see
+// CompressS2 for the measured trade-off), and each file's SHA-256 is
+// computed while it is written. Generated columns are
 // not dumped; the server recomputes them.
 //
 // Each table's row count and checksum are recorded in the manifest: the

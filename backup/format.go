@@ -17,6 +17,9 @@ import (
 // character_set_results = binary; the restore loads with CHARACTER SET
 // binary), so no character set conversion happens on either side.
 
+// escapes maps each byte that must be escaped to its escape letter.
+var escapes = [256]byte{'\\': '\\', '\t': 't', '\n': 'n', '\r': 'r', 0: '0'}
+
 // appendField appends one escaped field (nil is NULL).
 func appendField(dst, v []byte, isNull bool) []byte {
 	if isNull {
@@ -24,24 +27,11 @@ func appendField(dst, v []byte, isNull bool) []byte {
 	}
 	start := 0
 	for i, c := range v {
-		var esc byte
-		switch c {
-		case '\\':
-			esc = '\\'
-		case '\t':
-			esc = 't'
-		case '\n':
-			esc = 'n'
-		case '\r':
-			esc = 'r'
-		case 0:
-			esc = '0'
-		default:
-			continue
+		if esc := escapes[c]; esc != 0 {
+			dst = append(dst, v[start:i]...)
+			dst = append(dst, '\\', esc)
+			start = i + 1
 		}
-		dst = append(dst, v[start:i]...)
-		dst = append(dst, '\\', esc)
-		start = i + 1
 	}
 	return append(dst, v[start:]...)
 }

@@ -149,6 +149,30 @@ func TestIntegration(t *testing.T) {
 		t.Fatalf("source differs from its own snapshot: %v", got)
 	}
 
+	t.Run("zstd", func(t *testing.T) {
+		o := opts
+		o.Compression = CompressZstd
+		o.Retention = 0
+		z, err := Run(ctx, Full, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(z.Tables[0].Files[0], ".tsv.zst") {
+			t.Fatalf("zstd data file named %s", z.Tables[0].Files[0])
+		}
+		tgt := startServer(t, false)
+		res, err := Restore(ctx, RestoreOptions{Target: tgt.Config, Repo: repo, ID: z.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := CompareTables(res.Expected, checksumsOf(t, tgt, z.Tables)); len(m) > 0 {
+			t.Fatalf("restored zstd full differs: %v", m)
+		}
+		if err := os.RemoveAll(filepath.Join(repo.Dir, z.ID)); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("restore full", func(t *testing.T) {
 		tgt := startServer(t, false)
 		res, err := Restore(ctx, RestoreOptions{Target: tgt.Config, Repo: repo, ID: full.ID, Runner: runner.Exec{}})

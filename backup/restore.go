@@ -365,11 +365,11 @@ func loadFile(ctx context.Context, c *sql.Conn, repo Repository, m *Manifest, t 
 		return 0, err
 	}
 	defer done()
-	dec, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+	dec, free, err := newDecoder(fi.Path, r)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", fi.Path, err)
+		return 0, err
 	}
-	defer dec.Close()
+	defer free()
 	name := "haconf-" + strconv.FormatInt(readerSeq.Add(1), 10)
 	mysql.RegisterReaderHandler(name, func() io.Reader { return dec })
 	defer mysql.DeregisterReaderHandler(name)

@@ -128,7 +128,7 @@ differentials. An interrupted run leaves nothing that list would show.`,
 			opts := backup.Options{
 				DB: db, Repo: env.repo(o.repo), Parallel: parallel, Databases: env.cfg.Databases,
 				Users: env.cfg.Users || o.users, ConfigFiles: append(append([]string(nil), env.cfg.Files...), o.files...),
-				Retention: env.cfg.Retention.Fulls, Checksums: o.checksums || (env.cfg.DifferentialChecksums != nil && *env.cfg.DifferentialChecksums),
+				Compression: env.cfg.Compression, Retention: env.cfg.Retention.Fulls, Checksums: o.checksums || (env.cfg.DifferentialChecksums != nil && *env.cfg.DifferentialChecksums),
 				Logger: g.logger, Progress: &backup.Progress{},
 			}
 			if o.dryRun {
