@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -472,23 +471,4 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
-}
-
-// hashingReader checks a file's SHA-256 once it has been read to the end.
-type hashingReader struct {
-	r    io.Reader
-	h    hash.Hash
-	want string
-	path string
-}
-
-func (h *hashingReader) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
-	if err == io.EOF {
-		if got := hex.EncodeToString(h.h.Sum(nil)); got != h.want {
-			return n, fmt.Errorf("%w: %s: sha256 %s, manifest says %s", ErrCorrupt, h.path, got, h.want)
-		}
-	}
-	return n, err
 }

@@ -25,7 +25,7 @@ func newBackupCmd(g *globals) *cobra.Command {
 		Use:   "backup",
 		Short: "Take, list, verify, restore and prove MariaDB backups",
 		Long: `Logical backups of MariaDB taken from one consistent snapshot by parallel
-readers, compressed (zstd) and checksummed (SHA-256) file by file, with a
+readers, compressed (s2 or zstd) and checksummed (SHA-256) file by file, with a
 manifest written last. Differentials are the binary log since the full.
 Every restore checks every checksum and row count; a drill restores the
 newest chain into a scratch MariaDB and compares each table with the source
