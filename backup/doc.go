@@ -113,6 +113,18 @@
 // random password, and compares every table's row count and checksum with
 // the values recorded in the snapshot.
 //
+// # Privileges and secrets
+//
+// The backup account needs SELECT, SHOW VIEW, TRIGGER, EVENT and RELOAD
+// (BACKUP STAGE, FLUSH BINARY LOGS), plus SELECT on mysql.user for Users;
+// a differential also reads the binary log files, so it runs as a user
+// that can read MariaDB's log directory (root on the controller). A
+// restore target needs an account with all privileges, including BINLOG
+// REPLAY (or SUPER) to replay a differential, and local_infile = ON. The
+// password comes from MYSQL_PWD or the [client] section of an option file
+// that only its owner can read (ResolveDSN); a DSN carrying a password is
+// refused, and errors and logs name user@address, never the password.
+//
 // Scheduler runs full, differential and drill jobs on cron schedules only
 // where MariaDB is active, never two at once, recording their outcomes in
 // the repository's state.json for monitoring.
