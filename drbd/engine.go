@@ -296,5 +296,11 @@ func (e *Engine) ApplyForPeer(ctx context.Context, req PeerRequest) (PeerResult,
 		return PeerResult{Node: e.Local.Name}, fmt.Errorf("%w: %s decided %s with victim %q and actor %q, %s asked for %s with victim %q",
 			ErrDisagree, e.Local.Name, d.Action, d.Victim, plan.Actor, req.From, req.Decision.Action, req.Decision.Victim)
 	}
+	// The plan just gathered this node's evidence: Apply need not read it again.
+	for _, n := range plan.Evidence.Nodes {
+		if n.Node == e.Local.Name {
+			return e.Local.apply(ctx, req, n)
+		}
+	}
 	return e.Local.Apply(ctx, req)
 }

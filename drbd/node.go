@@ -247,11 +247,16 @@ type Preserved struct {
 // the victim or when its generation identifiers changed since the
 // decision (something wrote in between).
 func (n *Node) Apply(ctx context.Context, req PeerRequest) (PeerResult, error) {
-	res := PeerResult{Node: n.Name}
 	self, err := n.Evidence(ctx, req.Resource)
 	if err != nil {
-		return res, err
+		return PeerResult{Node: n.Name}, err
 	}
+	return n.apply(ctx, req, self)
+}
+
+// apply is Apply with this node's evidence freshly read.
+func (n *Node) apply(ctx context.Context, req PeerRequest, self NodeEvidence) (PeerResult, error) {
+	res := PeerResult{Node: n.Name}
 	var decided NodeEvidence
 	for _, e := range req.Evidence.Nodes {
 		if e.Node == n.Name {

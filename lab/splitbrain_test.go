@@ -72,6 +72,7 @@ func TestLabSplitBrainResolved(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	s.dumpLogs(t)
 	s.down(t)
 }
 
@@ -110,13 +111,21 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 		t.Fatal(err)
 	}
 	standalone, synced := s.waitResolved(t, heal, 90*time.Second)
-	tm := sbTiming{HealToStandAlone: standalone.Sub(heal), StandAloneToSynced: synced.Sub(standalone), HealToSynced: synced.Sub(heal)}
-	t.Logf("round %d: link back -> split brain detected %s -> UpToDate/UpToDate on both %s (heal to synced %s)",
-		r, tm.HealToStandAlone.Round(time.Millisecond), tm.StandAloneToSynced.Round(time.Millisecond), tm.HealToSynced.Round(time.Millisecond))
 
 	// The incident: exactly one node acted, both agree, the record says what happened.
 	mine, peers := s.incidents(t, survivor)
 	all := append(slices.Clone(mine), peers...)
+	// DRBD's split-brain handler (haconf splitbrain notify) recorded the
+	// moment DRBD found the split brain, more precisely than polling.
+	handlers := filterIncidents(all, func(i drbd.Incident) bool { return i.Role == "handler" && i.Started.After(heal) })
+	if len(handlers) != 2 {
+		t.Errorf("round %d: %d split-brain handler records since the heal, want one per node", r, len(handlers))
+	} else if handlers[0].Started.Before(standalone) {
+		standalone = handlers[0].Started
+	}
+	tm := sbTiming{HealToStandAlone: standalone.Sub(heal), StandAloneToSynced: synced.Sub(standalone), HealToSynced: synced.Sub(heal)}
+	t.Logf("round %d: link back -> split brain detected %s -> UpToDate/UpToDate on both %s (heal to synced %s)",
+		r, tm.HealToStandAlone.Round(time.Millisecond), tm.StandAloneToSynced.Round(time.Millisecond), tm.HealToSynced.Round(time.Millisecond))
 	actors := filterIncidents(all, func(i drbd.Incident) bool { return i.Role == "actor" })
 	for _, a := range actors {
 		if a.Node != survivor {
@@ -168,6 +177,7 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 		t.Fatalf("timeline lacks the victim's demotion, its discard or the wait:\n%s", timeline(inc))
 	}
 	tm.DemoteToSynced, tm.ReconnectToSynced = healthy.Sub(demote), healthy.Sub(reconnect)
+	t.Logf("round %d: incident %s timeline (split brain seen by the test at %s):\n%s", r, inc.ID, standalone.Format("15:04:05.000"), timeline(inc))
 	t.Logf("round %d: incident %s: victim demoted -> UpToDate/UpToDate %s, discard+reconnect -> UpToDate/UpToDate %s; %d KiB diverged",
 		r, inc.ID, tm.DemoteToSynced.Round(time.Millisecond), tm.ReconnectToSynced.Round(time.Millisecond), tm.DivergenceKiB)
 	var peerRec []drbd.Incident
@@ -499,7 +509,8 @@ func (s *sbLab) waitResolved(t *testing.T, since time.Time, d time.Duration) (st
 		if now.After(deadline) {
 			t.Fatalf("not Connected UpToDate/UpToDate %s after the heal:\nctl1%sctl2%s", d, last[0], last[1])
 		}
-		time.Sleep(50 * time.Millisecond)
+		// Each read forks in the UML nodes, which the watchdogs share.
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 

@@ -31,7 +31,7 @@ DRBD state, runs its checks on watchdog.interval, and serves watchdog.listen:
 split-brain engine uses.
 
 Split brain: both watchdogs gather the same evidence from both nodes and reach
-the same decision; only the survivor acts, after 2 consecutive failed checks,
+the same decision; only the survivor acts, at the first check that finds it,
 and the victim verifies the decision itself before it preserves and discards
 its data. With policy manual it only records and reports. --dry-run plans and
 logs without changing anything.`,
@@ -49,7 +49,11 @@ logs without changing anything.`,
 			sb := &watchdog.SplitBrainCheck{Engine: env.engine, Local: env.local, Resource: res, Policy: env.engine.Policy, DryRun: o.dryRun, Log: g.logger}
 			wd := &watchdog.Watchdog{Log: g.logger, Specs: []watchdog.Spec{{
 				Check: sb, Interval: cfg.Watchdog.Interval, Timeout: 30 * time.Second,
-				FailuresBeforeAction: 2, SuccessesBeforeClear: 2, Cooldown: 2 * time.Minute, RemediationTimeout: 12 * time.Hour,
+				// One failure is enough: the check fails only while DRBD is
+				// disconnected with something to decide (a StandAlone split
+				// brain never clears by itself), and Resolve gathers the
+				// evidence again before acting.
+				FailuresBeforeAction: 1, SuccessesBeforeClear: 2, Cooldown: 2 * time.Minute, RemediationTimeout: 12 * time.Hour,
 			}}}
 			state := &watchdog.DRBDState{}
 			srv := &watchdog.Server{Watchdog: wd, Node: env.local, Applier: env.engine, SplitBrain: sb, DRBD: state,

@@ -41,7 +41,9 @@ type Spec struct {
 	FailuresBeforeAction int
 	// SuccessesBeforeClear (M) consecutive successes clear it (default 2).
 	SuccessesBeforeClear int
-	// Cooldown is the minimum time between remediations (default 5m).
+	// Cooldown is the minimum time between remediations while the check
+	// keeps failing (default 5m). A check that cleared and fails again is
+	// a new problem: its first remediation does not wait.
 	Cooldown time.Duration
 	// RemediationTimeout bounds one remediation (default 15m).
 	RemediationTimeout time.Duration
@@ -80,6 +82,10 @@ type CheckState struct {
 	Remediations         int       `json:"remediations"`
 	LastRemediation      time.Time `json:"last_remediation,omitzero"`
 	LastRemediationError string    `json:"last_remediation_error,omitempty"`
+
+	// cooldownFrom is the last remediation of the current failing
+	// episode (zero once the check cleared).
+	cooldownFrom time.Time
 }
 
 // Watchdog runs checks.
@@ -182,11 +188,13 @@ func (w *Watchdog) loop(ctx context.Context, s Spec) {
 func (w *Watchdog) runOnce(ctx context.Context, s Spec) {
 	name := s.Check.Name()
 	rctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	began := time.Now()
 	err := s.Check.Run(rctx)
 	cancel()
 	if ctx.Err() != nil {
 		return
 	}
+	w.log().Debug("check ran", "check", name, "took", time.Since(began).Round(time.Millisecond), "err", err)
 	w.mu.Lock()
 	st := w.states[name]
 	st.Runs++
@@ -195,7 +203,7 @@ func (w *Watchdog) runOnce(ctx context.Context, s Spec) {
 		st.ConsecutiveFailures, st.LastError = 0, ""
 		st.ConsecutiveSuccesses++
 		if st.Failing && st.ConsecutiveSuccesses >= s.SuccessesBeforeClear {
-			st.Failing = false
+			st.Failing, st.cooldownFrom = false, time.Time{}
 			w.log().Info("check cleared", "check", name)
 		}
 		w.mu.Unlock()
@@ -208,9 +216,10 @@ func (w *Watchdog) runOnce(ctx context.Context, s Spec) {
 		w.log().Warn("check failing", "check", name, "failures", st.ConsecutiveFailures, "err", err)
 	}
 	rem, canRemediate := s.Check.(Remediator)
-	due := st.Failing && canRemediate && (st.LastRemediation.IsZero() || time.Since(st.LastRemediation) >= s.Cooldown)
+	due := st.Failing && canRemediate && (st.cooldownFrom.IsZero() || time.Since(st.cooldownFrom) >= s.Cooldown)
 	if due {
 		st.LastRemediation = time.Now()
+		st.cooldownFrom = st.LastRemediation
 		st.Remediations++
 	}
 	w.mu.Unlock()

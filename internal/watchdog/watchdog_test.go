@@ -101,6 +101,27 @@ func TestThresholdsCooldownAndClear(t *testing.T) {
 	})
 }
 
+// A check that cleared and fails again is a new problem (seen in the lab:
+// a second split brain a minute after the first waited for the cooldown):
+// it is remediated without waiting for the previous episode's cooldown.
+func TestCooldownEndsWhenCleared(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// F (remediate at 0) S S (cleared at 2) F (remediate at 3) F F (cooldown) S S
+		c := &scriptCheck{script: []bool{false, true, true, false, false, false, true}}
+		w := &Watchdog{Specs: []Spec{{Check: c, Interval: time.Second, FailuresBeforeAction: 1, SuccessesBeforeClear: 2, Cooldown: time.Minute}}}
+		ctx, cancel := context.WithCancel(t.Context())
+		go w.Run(ctx)
+		start := time.Now()
+		time.Sleep(5500 * time.Millisecond)
+		synctest.Wait()
+		cancel()
+		rem := c.remediations()
+		if len(rem) != 2 || rem[0].Sub(start) != 0 || rem[1].Sub(start) != 3*time.Second {
+			t.Fatalf("remediated at %v, want at 0s and 3s", rem)
+		}
+	})
+}
+
 func TestTimeoutAndNoOverlap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := &scriptCheck{script: []bool{true}, block: 10 * time.Second}
