@@ -263,10 +263,10 @@ func runFull(ctx context.Context, db *sql.DB, o Options) (_ *Manifest, err error
 }
 
 // tableChecksum runs ChecksumQuery on c.
-func tableChecksum(ctx context.Context, c queryer, table string, columns []string) (int64, string, error) {
+func tableChecksum(ctx context.Context, c queryer, t *tableMeta) (int64, string, error) {
 	var rows int64
 	var sum string
-	if err := c.QueryRowContext(ctx, ChecksumQuery(table, columns)).Scan(&rows, &sum); err != nil {
+	if err := c.QueryRowContext(ctx, ChecksumQuery(t.qualified(), t.Columns, t.Types)).Scan(&rows, &sum); err != nil {
 		return 0, "", err
 	}
 	return rows, sum, nil
@@ -328,7 +328,7 @@ func runWorkers(ctx context.Context, conns []*sql.Conn, tasks []task, do func(co
 func (w *worker) dumpChunk(ctx context.Context, tx *txn, rel string, t *tableMeta, c Chunk, sum *RowSum, p *Progress) (FileInfo, error) {
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
-		cols[i] = quoteIdent(c)
+		cols[i] = ColumnExpr(c, t.Types[i])
 	}
 	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + t.qualified()
 	if len(t.PK) == 1 {

@@ -221,8 +221,8 @@ func TestCompareTables(t *testing.T) {
 }
 
 func TestChecksumQuery(t *testing.T) {
-	q := ChecksumQuery("`d`.`t`", []string{"id", "we`ird"})
-	for _, want := range []string{"ISNULL(`id`), ISNULL(`we``ird`)", "CRC32C(", "<< 32", "CAST(`we``ird` AS BINARY)"} {
+	q := ChecksumQuery("`d`.`t`", []string{"id", "we`ird", "f"}, []string{"int", "varchar", "float"})
+	for _, want := range []string{"ISNULL(`id`), ISNULL(`we``ird`)", "CRC32C(", "<< 32", "CONVERT(`we``ird` USING binary)", "CONVERT(CONCAT(CAST(`f` AS DOUBLE)) USING binary)"} {
 		if !strings.Contains(q, want) {
 			t.Errorf("query lacks %q: %s", want, q)
 		}

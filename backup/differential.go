@@ -108,7 +108,7 @@ func runDifferential(ctx context.Context, db *sql.DB, o Options) (_ *Manifest, e
 	if o.Checksums {
 		o.Progress.setPhase("checksums")
 		err = runWorkers(ctx, snap.conns, tasks, func(ctx context.Context, w *worker, tk task) error {
-			rows, sum, err := tableChecksum(ctx, w.conn, tk.table.qualified(), tk.table.Columns)
+			rows, sum, err := tableChecksum(ctx, w.conn, tk.table)
 			if err != nil {
 				return fmt.Errorf("checksum %s.%s: %w", tk.table.DB, tk.table.Name, err)
 			}

@@ -36,7 +36,9 @@
 // compressed with s2 (default) or zstd (one encoder per worker; see
 // CompressS2 for the measured trade-off), and each file's SHA-256 is
 // computed while it is written. Generated columns are
-// not dumped; the server recomputes them.
+// not dumped; the server recomputes them. A few types are selected through
+// an expression (ColumnExpr) because their text form does not survive the
+// trip: FLOAT (printed with 6 digits), DOUBLE, INET6/INET4/UUID.
 //
 // Each table's row count and checksum are recorded in the manifest: the
 // order-independent sum of a 64-bit digest per row (CRC32 and CRC32C of
@@ -106,8 +108,10 @@
 // tables, loads every data file in parallel with LOAD DATA LOCAL INFILE
 // (foreign and unique checks off), checking each file's SHA-256 as it
 // streams and each file's row count against what the server reports
-// loaded, so a short or silently empty load fails (mydumper's
-// silent-empty-table failure cannot pass), then creates views, routines,
+// loaded, and any warning the server raises while loading (a value it
+// could not store and replaced) fails it too, so a short, silently empty
+// or silently altered load fails (mydumper's silent-empty-table failure
+// cannot pass); a loader chosen as a deadlock victim reloads its file, then creates views, routines,
 // triggers and events, then replays the differential. Drill does this into
 // a scratch mariadbd it starts on 127.0.0.1 with a temporary datadir and a
 // random password, and compares every table's row count and checksum with

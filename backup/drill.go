@@ -159,7 +159,7 @@ func Checksums(ctx context.Context, cfg *mysql.Config, like []TableInfo, paralle
 	}
 	var mu sync.Mutex
 	err = runWorkers(ctx, conns, tasks, func(ctx context.Context, w *worker, tk task) error {
-		rows, sum, err := tableChecksum(ctx, w.conn, tk.table.qualified(), tk.table.Columns)
+		rows, sum, err := tableChecksum(ctx, w.conn, tk.table)
 		if err != nil {
 			return fmt.Errorf("checksum %s.%s: %w", tk.table.DB, tk.table.Name, err)
 		}

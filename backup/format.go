@@ -147,22 +147,51 @@ func PlanChunks(min, max, rows, chunkRows int64) []Chunk {
 	return append(out, Chunk{Lo: lo, HasLo: len(out) > 0})
 }
 
+// ColumnExpr is how a column is selected, both by the dump and inside
+// ChecksumQuery, so that the bytes digested on both sides are the same and
+// the value survives the trip through text. The server's text protocol
+// prints FLOAT with 6 significant digits (lossy) and DOUBLE as "1e+300"
+// where its string conversion says "1e300": a FLOAT is selected as the
+// string of the exact DOUBLE it widens to, a DOUBLE as its string.
+// INET6, INET4 and UUID are selected as their stored bytes: LOAD DATA
+// ... CHARACTER SET binary would read their text form as an invalid binary
+// value and store NULL. Everything else is selected as is.
+func ColumnExpr(column, dataType string) string {
+	q := quoteIdent(column)
+	switch strings.ToLower(dataType) {
+	case "inet6", "inet4", "uuid":
+		return "CAST(" + q + " AS BINARY)"
+	case "float":
+		return "CONCAT(CAST(" + q + " AS DOUBLE))"
+	case "double", "real", "double precision":
+		return "CONCAT(" + q + ")"
+	}
+	return q
+}
+
 // ChecksumQuery returns the query whose single row is the row count and a
-// checksum of table's columns: the sum over rows of a 64-bit digest,
-// CRC32 (high half) and CRC32C (low half) of the row's bytes, with a NULL
+// checksum of table's columns (types are their information_schema
+// DATA_TYPEs): the sum over rows of a 64-bit digest, CRC32 (high half) and
+// CRC32C (low half) of the row's bytes as the dump sees them, with a NULL
 // map so that NULL and ” differ. The sum does not depend on row order, so
-// the same query on a restored copy must give the same result. The server
-// computes it: no row leaves the server. CRC32 alone would be too weak.
-func ChecksumQuery(table string, columns []string) string {
+// the same query on a restored copy must give the same result, and RowSum
+// computes the same value from the dumped rows. The server computes it: no
+// row leaves the server. CRC32 alone would be too weak.
+func ChecksumQuery(table string, columns, types []string) string {
 	if len(columns) == 0 {
 		return "SELECT COUNT(*), '0' FROM " + table
 	}
 	nulls := make([]string, len(columns))
 	vals := make([]string, len(columns))
 	for i, c := range columns {
-		q := quoteIdent(c)
-		nulls[i] = "ISNULL(" + q + ")"
-		vals[i] = "CAST(" + q + " AS BINARY)"
+		nulls[i] = "ISNULL(" + quoteIdent(c) + ")"
+		typ := ""
+		if i < len(types) {
+			typ = types[i]
+		}
+		// CONVERT, not CAST: CAST(inet6 AS BINARY) gives the 16 stored
+		// bytes, the dump gets the text form.
+		vals[i] = "CONVERT(" + ColumnExpr(c, typ) + " USING binary)"
 	}
 	row := "CONCAT_WS(0x1f, CONCAT(" + strings.Join(nulls, ", ") + "), " + strings.Join(vals, ", ") + ")"
 	return "SELECT COUNT(*), CAST(COALESCE(SUM((CRC32(" + row + ") << 32) | CRC32C(" + row + ")), 0) AS CHAR) FROM " + table

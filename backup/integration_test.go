@@ -80,6 +80,12 @@ func seed(t *testing.T, db *sql.DB) {
 		"CREATE DATABASE neutron CHARACTER SET latin1",
 		"CREATE TABLE neutron.ports (id VARCHAR(36) PRIMARY KEY, name VARCHAR(255)) CHARACTER SET latin1",
 		"INSERT INTO neutron.ports VALUES ('p1', 'café'), ('p2', 'naïve\\\\path'), ('p3', '')",
+		`CREATE TABLE nova.types (id INT PRIMARY KEY, f FLOAT, d DOUBLE, b BIT(10), j JSON, e ENUM('a','b'), s SET('x','y'),
+			y YEAR, tm TIME(3), dt DATE, bn BINARY(4), vb VARBINARY(10), u BIGINT UNSIGNED, m MEDIUMTEXT, g GEOMETRY, x INET6, uu UUID)`,
+		`INSERT INTO nova.types VALUES
+			(1, 3.14159, 2.718281828459045, b'1010101010', '{"a": [1, 2]}', 'b', 'x,y', 2024, '12:34:56.789', '2024-02-29', 'ab', 0x00ff10, 18446744073709551615, 'long', ST_GeomFromText('POINT(1 2)'), '::1', '6ccd780c-baba-1026-9564-5b8c656024db'),
+			(2, -1e-7, 1e300, b'0', NULL, NULL, '', NULL, '-838:59:59', NULL, NULL, '', 0, '', NULL, NULL, NULL),
+			(3, 123456789, 0.1, b'1', '[]', 'a', 'y', 1901, '00:00:00', '1000-01-01', 0x00000000, NULL, 1, NULL, ST_GeomFromText('LINESTRING(0 0,1 1)'), '::ffff:10.0.0.1', NULL)`,
 		"CREATE USER 'nova'@'%' IDENTIFIED BY 'nova-secret'",
 		"GRANT SELECT, INSERT, UPDATE, DELETE ON nova.* TO 'nova'@'%'",
 	)
@@ -137,7 +143,7 @@ func TestIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if full.Binlog == nil || len(full.Tables) != 5 {
+	if full.Binlog == nil || len(full.Tables) != 6 {
 		t.Fatalf("full: binlog %v, %d tables", full.Binlog, len(full.Tables))
 	}
 	for _, tb := range full.Tables {

@@ -359,7 +359,21 @@ func loadData(ctx context.Context, db *sql.DB, o RestoreOptions, full *Manifest)
 	})
 }
 
+// loadFile loads one data file, again if the server chose it as a deadlock
+// victim (two loaders writing the same table): the failed LOAD DATA was
+// rolled back as a whole.
 func loadFile(ctx context.Context, c *sql.Conn, repo Repository, m *Manifest, t *TableInfo, fi FileInfo) (int64, error) {
+	for attempt := 1; ; attempt++ {
+		n, err := loadFileOnce(ctx, c, repo, m, t, fi)
+		var me *mysql.MySQLError
+		if attempt < 5 && errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205) {
+			continue
+		}
+		return n, err
+	}
+}
+
+func loadFileOnce(ctx context.Context, c *sql.Conn, repo Repository, m *Manifest, t *TableInfo, fi FileInfo) (int64, error) {
 	r, check, done, err := openVerified(repo, m, fi.Path)
 	if err != nil {
 		return 0, err
@@ -397,10 +411,43 @@ func loadFile(ctx context.Context, c *sql.Conn, repo Repository, m *Manifest, t 
 	if err != nil {
 		return 0, fmt.Errorf("load %s: %w", fi.Path, err)
 	}
+	// LOAD DATA LOCAL turns bad values into warnings and stores something
+	// else (NULL, a truncated string): any warning is data loss.
+	if w, err := loadWarnings(ctx, c); err != nil {
+		return 0, fmt.Errorf("load %s: %w", fi.Path, err)
+	} else if w != "" {
+		return 0, fmt.Errorf("load %s into %s.%s: the server changed values while loading: %s", fi.Path, t.DB, t.Name, w)
+	}
 	if n != fi.Rows {
 		return n, fmt.Errorf("load %s into %s.%s: the server took %d rows, the backup holds %d (duplicate keys or conversion errors)", fi.Path, t.DB, t.Name, n, fi.Rows)
 	}
 	return n, nil
+}
+
+// loadWarnings returns the first warnings of the last statement on c, or "".
+func loadWarnings(ctx context.Context, c *sql.Conn) (string, error) {
+	var n int
+	if err := c.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&n); err != nil {
+		return "", err
+	}
+	if n == 0 {
+		return "", nil
+	}
+	rows, err := c.QueryContext(ctx, "SHOW WARNINGS LIMIT 3")
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var msgs []string
+	for rows.Next() {
+		var level, msg string
+		var code int
+		if err := rows.Scan(&level, &code, &msg); err != nil {
+			return "", err
+		}
+		msgs = append(msgs, fmt.Sprintf("%s %d: %s", level, code, msg))
+	}
+	return fmt.Sprintf("%d warning(s): %s", n, strings.Join(msgs, "; ")), rows.Err()
 }
 
 // replayDifferential replays the binary logs of diff from full's position:

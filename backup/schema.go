@@ -25,6 +25,7 @@ type Object struct {
 type tableMeta struct {
 	DB, Name   string
 	Columns    []string // stored columns (generated columns are recomputed on restore)
+	Types      []string // their DATA_TYPE
 	PK         []string
 	IntPK      bool // a single integer primary key column: chunked by range
 	EstRows    int64
@@ -122,6 +123,7 @@ func listTables(ctx context.Context, q queryer, dbs []string) ([]*tableMeta, err
 			continue
 		}
 		t.Columns = append(t.Columns, col)
+		t.Types = append(t.Types, strings.ToLower(typ))
 		types[db+"\x00"+table+"\x00"+col] = strings.ToLower(typ)
 	}
 	rows.Close()
