@@ -56,6 +56,11 @@ type ResolveOptions struct {
 	// Expect, when set, is the decision an operator confirmed: Resolve
 	// refuses if the fresh evidence leads to another action or victim.
 	Expect *Decision
+	// Plan, when set, is a plan made moments ago for this resource and
+	// policy (the watchdog's check): Resolve acts on it instead of
+	// gathering the evidence again. The victim still gathers its own and
+	// refuses unless it reaches the same decision.
+	Plan *Plan
 }
 
 func (e *Engine) now() time.Time {
@@ -129,7 +134,13 @@ func (e *Engine) Plan(ctx context.Context, resource string, p Policy) (*Plan, er
 // an incident for split brains it reports, refuses, resolves or fails.
 // Only the actor acts: on the other node it returns ErrNotSurvivor.
 func (e *Engine) Resolve(ctx context.Context, resource string, opts ResolveOptions) (*Incident, error) {
-	plan, err := e.Plan(ctx, resource, e.Policy)
+	var plan *Plan
+	var err error
+	if p := opts.Plan; p != nil && p.Resource == resource && p.Refusal == "" && p.Decision.Policy == e.Policy {
+		plan = p
+	} else {
+		plan, err = e.Plan(ctx, resource, e.Policy)
+	}
 	if plan == nil {
 		return nil, err
 	}

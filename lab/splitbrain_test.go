@@ -112,9 +112,19 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 	}
 	standalone, synced := s.waitResolved(t, heal, 90*time.Second)
 
-	// The incident: exactly one node acted, both agree, the record says what happened.
-	mine, peers := s.incidents(t, survivor)
-	all := append(slices.Clone(mine), peers...)
+	// The incident: exactly one node acted, both agree, the record says
+	// what happened. The actor writes its record once it saw both nodes
+	// UpToDate, which can be after the test did.
+	var mine, peers, all []drbd.Incident
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		mine, peers = s.incidents(t, survivor)
+		all = append(slices.Clone(mine), peers...)
+		n := len(filterIncidents(all, func(i drbd.Incident) bool { return i.Role == "actor" && i.Result == drbd.ResultResolved }))
+		if n > r || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 	// DRBD's split-brain handler (haconf splitbrain notify) recorded the
 	// moment DRBD found the split brain, more precisely than polling.
 	handlers := filterIncidents(all, func(i drbd.Incident) bool { return i.Role == "handler" && i.Started.After(heal) })

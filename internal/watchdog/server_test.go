@@ -102,6 +102,7 @@ type fakeEngine struct {
 	planErr    error
 	resolveErr error
 	resolved   int
+	lastOpts   drbd.ResolveOptions
 }
 
 func (f *fakeEngine) Plan(ctx context.Context, r string, p drbd.Policy) (*drbd.Plan, error) {
@@ -109,6 +110,7 @@ func (f *fakeEngine) Plan(ctx context.Context, r string, p drbd.Policy) (*drbd.P
 }
 func (f *fakeEngine) Resolve(ctx context.Context, r string, o drbd.ResolveOptions) (*drbd.Incident, error) {
 	f.resolved++
+	f.lastOpts = o
 	return &drbd.Incident{ID: "x"}, f.resolveErr
 }
 
@@ -122,6 +124,18 @@ func TestSplitBrainCheck(t *testing.T) {
 	}
 	if err := victim.Remediate(context.Background()); err != nil {
 		t.Fatalf("victim Remediate = %v", err)
+	}
+	if n := victim.Engine.(*fakeEngine).resolved; n != 0 {
+		t.Fatalf("the victim called Resolve %d times: the survivor acts", n)
+	}
+	// On the survivor: Resolve acts on the check's fresh plan.
+	survivor := &SplitBrainCheck{Engine: &fakeEngine{plan: plan}, Local: stubNode{"ctl1"}, Resource: "r0"}
+	survivor.Run(context.Background())
+	if err := survivor.Remediate(context.Background()); err != nil {
+		t.Fatalf("survivor Remediate = %v", err)
+	}
+	if f := survivor.Engine.(*fakeEngine); f.resolved != 1 || f.lastOpts.Plan != plan {
+		t.Fatalf("survivor: Resolve called %d times with plan %p, want once with the check's %p", f.resolved, f.lastOpts.Plan, plan)
 	}
 	// Refusals keep the check failing and are reported.
 	refuse := &SplitBrainCheck{Engine: &fakeEngine{plan: &drbd.Plan{}, planErr: drbd.ErrUnrelatedData}, Local: stubNode{"ctl1"}, Resource: "r0"}

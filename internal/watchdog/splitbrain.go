@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/haconf/haconf/drbd"
 )
@@ -39,7 +40,13 @@ type SplitBrainCheck struct {
 	mu     sync.Mutex
 	active bool
 	last   *drbd.Plan
+	lastAt time.Time
 }
+
+// planReuse is how old a check's plan may be for the remediation that
+// follows to act on it instead of gathering the evidence again (gathering
+// takes seconds; the victim re-checks with fresh evidence anyway).
+const planReuse = 10 * time.Second
 
 // Name implements Check.
 func (c *SplitBrainCheck) Name() string { return "drbd-split-brain" }
@@ -61,7 +68,15 @@ func (c *SplitBrainCheck) LastPlan() *drbd.Plan {
 func (c *SplitBrainCheck) set(active bool, p *drbd.Plan) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.active, c.last = active, p
+	c.active, c.last, c.lastAt = active, p, time.Now()
+}
+
+// nodeName is this node's name when Local knows it.
+func (c *SplitBrainCheck) nodeName() string {
+	if n, ok := c.Local.(interface{ NodeName() string }); ok {
+		return n.NodeName()
+	}
+	return ""
 }
 
 // Run implements Check.
@@ -90,10 +105,22 @@ func (c *SplitBrainCheck) Run(ctx context.Context) error {
 // Remediate implements Remediator. It is idempotent: Resolve re-gathers
 // the evidence and does nothing once the pair is connected again.
 func (c *SplitBrainCheck) Remediate(ctx context.Context) error {
-	if c.LastPlan() == nil {
+	c.mu.Lock()
+	plan, at := c.last, c.lastAt
+	c.mu.Unlock()
+	if plan == nil {
 		return nil // the check failed for another reason (DRBD not readable): nothing to resolve
 	}
-	inc, err := c.Engine.Resolve(ctx, c.Resource, drbd.ResolveOptions{DryRun: c.DryRun})
+	if self := c.nodeName(); plan.Refusal == "" && plan.Actor != "" && self != "" && plan.Actor != self {
+		// The survivor acts and asks this node for its half; planning
+		// again here would only load both nodes while it does.
+		return nil
+	}
+	opts := drbd.ResolveOptions{DryRun: c.DryRun}
+	if plan.Refusal == "" && time.Since(at) < planReuse {
+		opts.Plan = plan
+	}
+	inc, err := c.Engine.Resolve(ctx, c.Resource, opts)
 	switch {
 	case errors.Is(err, drbd.ErrNotSurvivor), errors.Is(err, drbd.ErrNoSplitBrain):
 		return nil // the survivor acts, or it already did
