@@ -74,6 +74,11 @@ func (l *Lab) Bootstrap(ctx context.Context, extraArgs ...string) ([]BootstrapRe
 		return nil, err
 	}
 	for _, n := range Nodes {
+		// Rendered files (the DRBD split-brain handler, the watchdog unit)
+		// call haconf where the playbook installs it.
+		if r, err := c.Exec(ctx, n.Name, ExecRequest{Argv: []string{"ln", "-sf", "/usr/local/sbin/haconf", "/usr/local/bin/haconf"}}); err != nil || r.ExitCode != 0 {
+			return nil, fmt.Errorf("%s: link /usr/local/bin/haconf: %v %s", n.Name, err, r.Stderr)
+		}
 		if err := l.put(ctx, c, n.Name, NodeConfigPath, 0o640, Config()); err != nil {
 			return nil, err
 		}
