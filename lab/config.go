@@ -81,6 +81,7 @@ mysql:
   credentials_file: /etc/haconf/mysql.cnf
   port: 3306
   binary_log: true
+  buffer_pool_size: 64M        # a UML node cannot reserve MariaDB's default maximum
 
 rabbitmq:
   mode: mirrored

@@ -4,6 +4,7 @@ package mysql
 
 import (
 	"path/filepath"
+	"regexp"
 
 	"github.com/haconf/haconf/internal/validate"
 )
@@ -22,6 +23,10 @@ type Config struct {
 	// BinaryLog enables log_bin on the DRBD volume (used for split-brain
 	// evidence and binlog differentials). Default true.
 	BinaryLog *bool `yaml:"binary_log"`
+	// BufferPoolSize sets innodb_buffer_pool_size and _max (e.g. 1G); empty
+	// keeps MariaDB's default. Small machines and VMs with a small address
+	// space need it: 10.11 reserves address space for the maximum.
+	BufferPoolSize string `yaml:"buffer_pool_size"`
 }
 
 // SetDefaults fills unset fields.
@@ -63,4 +68,9 @@ func (c *Config) Validate(v *validate.List) {
 	if c.Port < 1 || c.Port > 65535 {
 		v.Addf("port", c.Port, "must be a TCP port (1-65535)")
 	}
+	if c.BufferPoolSize != "" && !bufferPool.MatchString(c.BufferPoolSize) {
+		v.Addf("buffer_pool_size", c.BufferPoolSize, "must be a size such as 512M or 4G")
+	}
 }
+
+var bufferPool = regexp.MustCompile(`^[1-9][0-9]*[MG]$`)
