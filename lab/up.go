@@ -88,10 +88,13 @@ func (l *Lab) Up(ctx context.Context) error {
 	if err := l.EnsurePackages(ctx); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
+	// 0711: others may not list the lab directory but may reach bin/haconf,
+	// which Pacemaker runs as hacluster (the fence agent). The token,
+	// secrets and node directories inside stay 0600/0700.
+	if err := os.MkdirAll(l.Dir, 0o711); err != nil {
 		return err
 	}
-	if err := os.Chmod(l.Dir, 0o700); err != nil {
+	if err := os.Chmod(l.Dir, 0o711); err != nil {
 		return err
 	}
 	if err := l.ensureToken(); err != nil {
@@ -177,7 +180,7 @@ func (l *Lab) installBinary() error {
 	if err := os.MkdirAll(filepath.Dir(l.binPath()), 0o755); err != nil {
 		return err
 	}
-	// The lab directory is 0700; the binary itself holds no secret.
+	// The binary holds no secret; hacluster must be able to run it.
 	return atomicfile.Write(l.binPath(), b, 0o755)
 }
 

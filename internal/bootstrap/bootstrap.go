@@ -238,18 +238,20 @@ func (b *Bootstrap) drbdUp(ctx context.Context) (bool, string, error) {
 		return false, fmt.Sprintf("%s up: %s %s/%s %s", res, st.Connection, st.Disk, st.PeerDisk, st.Role), nil
 	}
 	var did []string
-	if _, err := b.run(ctx, "drbdadm", "dump-md", res); err != nil {
-		// No valid metadata yet. create-md asks for confirmation when the
-		// disk looks used; refuse rather than overwrite data.
-		if sig, _ := b.run(ctx, "blkid", "-p", "-o", "value", "-s", "TYPE", b.Cfg.DRBD.Disk); len(bytes.TrimSpace(sig)) > 0 {
-			return false, "", fmt.Errorf("%s holds a %s signature and no DRBD metadata: refusing to overwrite it (wipe it yourself if it is really unused)", b.Cfg.DRBD.Disk, strings.TrimSpace(string(sig)))
-		}
+	// blkid sees DRBD's internal metadata as TYPE=drbd, even after a crash
+	// left it unclean (when dump-md refuses to read it).
+	sig, _ := b.run(ctx, "blkid", "-p", "-o", "value", "-s", "TYPE", b.Cfg.DRBD.Disk)
+	switch t := strings.TrimSpace(string(sig)); t {
+	case "drbd":
+	case "":
 		did = append(did, "created metadata")
 		if !b.DryRun {
 			if _, err := b.R.RunCmd(ctx, runner.Cmd{Name: "drbdadm", Args: []string{"create-md", "--force", res}, Stdin: []byte("yes\n")}); err != nil {
 				return false, "", err
 			}
 		}
+	default:
+		return false, "", fmt.Errorf("%s holds a %s signature, not DRBD metadata: refusing to overwrite it (wipe it yourself if it is really unused)", b.Cfg.DRBD.Disk, t)
 	}
 	did = append(did, "brought "+res+" up")
 	if !b.DryRun {
@@ -321,7 +323,8 @@ func (b *Bootstrap) peerName() string { p, _ := b.Cfg.Peer(b.Node); return p.Nam
 // the first node, once.
 func (b *Bootstrap) datadir(ctx context.Context) (bool, string, error) {
 	if !b.First() {
-		return false, "the first node prepares the DRBD volume", nil
+		changed, err := b.placeholderDatadir(ctx)
+		return changed, "the first node prepares the DRBD volume", err
 	}
 	dev := b.Cfg.DRBD.Device
 	if b.DryRun {
@@ -334,11 +337,18 @@ func (b *Bootstrap) datadir(ctx context.Context) (bool, string, error) {
 	if err != nil {
 		return false, "", err
 	}
-	if st.Role != drbd.RolePrimary {
-		// Already handed to Pacemaker on an earlier run.
-		return false, "the DRBD volume is managed by Pacemaker", nil
-	}
 	var did []string
+	if st.Role != drbd.RolePrimary {
+		// Pacemaker has not taken over yet (an earlier run stopped, or the
+		// node restarted): promote to check the volume, unless the peer is
+		// Primary (then it holds the data and this node must not touch it).
+		if st.PeerRole == drbd.RolePrimary {
+			return false, "the peer holds the DRBD volume", nil
+		}
+		if _, err := b.run(ctx, "drbdadm", "primary", b.Cfg.DRBD.Resource); err != nil {
+			return false, "", err
+		}
+	}
 	fsType, _ := b.run(ctx, "blkid", "-o", "value", "-s", "TYPE", dev)
 	if len(bytes.TrimSpace(fsType)) == 0 {
 		if _, err := b.run(ctx, "mkfs."+b.Cfg.MySQL.Filesystem, "-q", dev); err != nil {
@@ -348,6 +358,9 @@ func (b *Bootstrap) datadir(ctx context.Context) (bool, string, error) {
 	}
 	mnt := b.Cfg.MySQL.MountPoint
 	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		return false, "", err
+	}
+	if _, err := b.placeholderDatadir(ctx); err != nil {
 		return false, "", err
 	}
 	if _, err := b.run(ctx, "mount", dev, mnt); err != nil {
@@ -384,12 +397,38 @@ func (b *Bootstrap) datadir(ctx context.Context) (bool, string, error) {
 	return true, strings.Join(did, ", "), nil
 }
 
+// placeholderDatadir creates the datadir path under the unmounted mount
+// point: the mysql agent's probe on the standby checks that the datadir
+// exists, and fails as "not installed" (which bans MariaDB from that node)
+// when it does not.
+func (b *Bootstrap) placeholderDatadir(ctx context.Context) (bool, error) {
+	if out, _ := b.run(ctx, "findmnt", "-n", b.Cfg.MySQL.MountPoint); len(bytes.TrimSpace(out)) > 0 {
+		return false, nil // mounted: the real datadir is there
+	}
+	d := b.Cfg.MySQL.Datadir()
+	if _, err := os.Stat(d); err == nil || b.DryRun {
+		return false, nil
+	}
+	if err := os.MkdirAll(d, 0o750); err != nil {
+		return false, err
+	}
+	_, err := b.run(ctx, "chown", "mysql:mysql", d)
+	return true, err
+}
+
 // createUsers starts MariaDB privately (no network) on the datadir and
 // creates haconf's own user from the secrets. The password goes in on
 // stdin, never in argv.
 func (b *Bootstrap) createUsers(ctx context.Context, datadir string) error {
-	sock := "/run/haconf-bootstrap-mysqld.sock"
-	pidf := "/run/haconf-bootstrap-mysqld.pid"
+	// MariaDB runs as mysql: its socket goes where mysql may write.
+	if err := os.MkdirAll("/run/mysqld", 0o755); err != nil {
+		return err
+	}
+	if _, err := b.run(ctx, "chown", "mysql:mysql", "/run/mysqld"); err != nil {
+		return err
+	}
+	sock := "/run/mysqld/haconf-bootstrap.sock"
+	pidf := "/run/mysqld/haconf-bootstrap.pid"
 	if _, err := b.R.StartDaemon("mariadbd", []string{"--user=mysql", "--datadir=" + datadir, "--skip-networking", "--socket=" + sock, "--pid-file=" + pidf, "--skip-log-bin"}, "/var/log/haconf-bootstrap-mysqld.log"); err != nil {
 		return err
 	}
@@ -447,7 +486,10 @@ func (b *Bootstrap) clusterStack(ctx context.Context) (bool, string, error) {
 		case systemd():
 			_, err = b.run(ctx, "systemctl", "enable", "--now", svc.name)
 		case svc.bin == "corosync":
-			_, err = b.run(ctx, "corosync") // forks by itself
+			// In the foreground under StartDaemon: a forking corosync would
+			// keep haconf's stdout and stderr, and die of SIGPIPE later.
+			os.MkdirAll("/var/log/corosync", 0o755)
+			_, err = b.R.StartDaemon("corosync", []string{"-f"}, "/var/log/corosync/corosync.out")
 		default:
 			os.MkdirAll("/var/log/pacemaker", 0o755)
 			_, err = b.R.StartDaemon("pacemakerd", nil, "/var/log/pacemaker/pacemakerd.out")
@@ -556,16 +598,26 @@ func (b *Bootstrap) resources(ctx context.Context) (bool, string, error) {
 	deadline := time.Now().Add(b.Timeout)
 	for {
 		mon, err := b.crmMon(ctx)
+		var stopped []string
 		if err == nil {
-			stopped := notStarted(mon)
-			if len(stopped) == 0 {
+			stopped = notStarted(mon)
+			if len(mon.Resources) > 0 && len(stopped) == 0 {
 				return false, fmt.Sprintf("%d resource instances running", len(mon.Resources)), nil
 			}
-			if time.Now().After(deadline) {
-				return false, "", fmt.Errorf("timed out after %v; not running: %s", b.Timeout, strings.Join(stopped, ", "))
+			if len(mon.Resources) == 0 {
+				stopped = []string{"(no resources in the CIB yet)"}
 			}
+		} else {
+			stopped = []string{"(crm_mon: " + err.Error() + ")"}
 		}
-		time.Sleep(2 * time.Second)
+		if time.Now().After(deadline) {
+			return false, "", fmt.Errorf("timed out after %v; not running: %s", b.Timeout, strings.Join(stopped, ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return false, "", ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
 	}
 }
 
