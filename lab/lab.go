@@ -15,8 +15,10 @@ import (
 // DefaultDir is where the lab keeps its disks, scripts, token and logs.
 const DefaultDir = "/var/lib/haconf-lab"
 
-// DefaultMemory is each node's RAM (UML mem=).
-const DefaultMemory = "384M"
+// DefaultMemory is each node's RAM (UML mem=). A bootstrapped controller
+// runs corosync, Pacemaker, MariaDB and RabbitMQ (an Erlang VM): at 384M
+// the kernel killed corosync. The host only backs pages a node touches.
+const DefaultMemory = "1024M"
 
 // Link names a node's network link for faults.
 type Link string

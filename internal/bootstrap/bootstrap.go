@@ -402,6 +402,20 @@ func (b *Bootstrap) datadir(ctx context.Context) (bool, string, error) {
 // exists, and fails as "not installed" (which bans MariaDB from that node)
 // when it does not.
 func (b *Bootstrap) placeholderDatadir(ctx context.Context) (bool, error) {
+	// The directories the mysql agent's MariaDB writes to (its error log
+	// is /var/log/mysql/error.log; it fails to start without the directory).
+	if !b.DryRun {
+		for _, d := range []string{"/var/log/mysql", "/run/mysqld"} {
+			if _, err := os.Stat(d); err != nil {
+				if err := os.MkdirAll(d, 0o750); err != nil {
+					return false, err
+				}
+				if _, err := b.run(ctx, "chown", "mysql:mysql", d); err != nil {
+					return false, err
+				}
+			}
+		}
+	}
 	if out, _ := b.run(ctx, "findmnt", "-n", b.Cfg.MySQL.MountPoint); len(bytes.TrimSpace(out)) > 0 {
 		return false, nil // mounted: the real datadir is there
 	}
@@ -489,7 +503,13 @@ func (b *Bootstrap) clusterStack(ctx context.Context) (bool, string, error) {
 			// In the foreground under StartDaemon: a forking corosync would
 			// keep haconf's stdout and stderr, and die of SIGPIPE later.
 			os.MkdirAll("/var/log/corosync", 0o755)
-			_, err = b.R.StartDaemon("corosync", []string{"-f"}, "/var/log/corosync/corosync.out")
+			var pid int
+			pid, err = b.R.StartDaemon("corosync", []string{"-f"}, "/var/log/corosync/corosync.out")
+			if err == nil {
+				// Membership must outlive any memory pressure: if the OOM
+				// killer takes corosync, the peer fences this node.
+				_ = os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte("-1000"), 0o644)
+			}
 		default:
 			os.MkdirAll("/var/log/pacemaker", 0o755)
 			_, err = b.R.StartDaemon("pacemakerd", nil, "/var/log/pacemaker/pacemakerd.out")
