@@ -27,7 +27,11 @@ func (o *labOptions) lab() (*lab.Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &lab.Lab{Dir: dir, Run: runner.Exec{}, Log: o.g.logger}, nil
+	bin, err := os.Executable() // the binary lab up installs into the nodes
+	if err != nil {
+		return nil, err
+	}
+	return &lab.Lab{Dir: dir, Run: runner.Exec{}, Log: o.g.logger, Binary: bin}, nil
 }
 
 func newLabCmd(g *globals) *cobra.Command {
