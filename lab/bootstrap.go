@@ -48,7 +48,9 @@ func (l *Lab) secrets() ([]byte, error) {
 // put writes content to path in node with mode, through exec's stdin (never argv).
 func (l *Lab) put(ctx context.Context, c *Client, node, path string, mode os.FileMode, content []byte) error {
 	r, err := c.Exec(ctx, node, ExecRequest{
-		Argv:  []string{"install", "-D", "-m", fmt.Sprintf("%04o", mode), "/dev/stdin", path},
+		// umask first: the file is never readable by others, even briefly.
+		Argv: []string{"sh", "-c", `umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1.tmp" && chmod "$2" "$1.tmp" && mv "$1.tmp" "$1"`,
+			"sh", path, fmt.Sprintf("%04o", mode)},
 		Stdin: content,
 	})
 	if err != nil {
@@ -176,7 +178,7 @@ func (l *Lab) WaitRejoined(ctx context.Context, node string, timeout time.Durati
 	}
 	// A controller's init would start these at boot; bootstrap is idempotent
 	// and starts what is missing.
-	r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"/usr/local/sbin/haconf", "bootstrap", "-c", NodeConfigPath, "--node", node, "--secrets", NodeSecretsPath}, Timeout: "10m"})
+	r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"/usr/local/sbin/haconf", "bootstrap", "-c", NodeConfigPath, "--node", node, "--secrets", NodeSecretsPath, "--wait=false"}, Timeout: "10m"})
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ type bootstrapOptions struct {
 	timeout       time.Duration
 	drbdVersion   string
 	output        string
+	wait          bool
 }
 
 func newBootstrapCmd(g *globals) *cobra.Command {
@@ -87,7 +88,7 @@ changes and changes nothing. --dry-run prints the full plan.`,
 			}
 			b := &bootstrap.Bootstrap{
 				Cfg: c, Node: node, Secrets: secrets, R: runner.Exec{Timeout: 10 * time.Minute},
-				Log: g.logger, DryRun: o.dryRun, DRBDVersion: ver, Timeout: o.timeout,
+				Log: g.logger, DryRun: o.dryRun, DRBDVersion: ver, Timeout: o.timeout, NoWait: !o.wait,
 			}
 			if text {
 				b.Progress = func(r bootstrap.Result) {
@@ -134,6 +135,7 @@ changes and changes nothing. --dry-run prints the full plan.`,
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long each wait (peer, membership, resources) may take")
 	f.StringVar(&o.drbdVersion, "drbd-version", "", "DRBD syntax 8.4 or 9 (default: drbd.version, detected when auto)")
 	f.StringVarP(&o.output, "output", "o", "text", "text or json")
+	f.BoolVar(&o.wait, "wait", true, "wait until every resource runs")
 	return cmd
 }
 

@@ -516,7 +516,7 @@ Leaves the lab running: haconf lab down stops it.`,
 				if err != nil {
 					n = "ctl1"
 				}
-				r, err := l.Exec(ctx, n, "/usr/local/sbin/haconf", "status", "-c", lab.NodeConfigPath)
+				r, err := l.Exec(ctx, n, "/usr/local/sbin/haconf", "status", "-c", lab.NodeConfigPath, "--timeout", "60s")
 				if err != nil || r.ExitCode == 127 {
 					r, _ = l.Exec(ctx, n, "crm_mon", "-1", "-r")
 				}

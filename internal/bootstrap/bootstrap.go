@@ -49,6 +49,9 @@ type Bootstrap struct {
 	Progress func(Result)
 	// Timeout bounds each wait (peer connection, membership, resources).
 	Timeout time.Duration
+	// NoWait skips waiting for every resource to run (a node rejoining
+	// after a crash only needs its own part up).
+	NoWait bool
 }
 
 // Steps in order.
@@ -614,6 +617,9 @@ func configurationSection(cib []byte) ([]byte, error) {
 func (b *Bootstrap) resources(ctx context.Context) (bool, string, error) {
 	if b.DryRun {
 		return false, "would wait until every resource has started", nil
+	}
+	if b.NoWait {
+		return false, "not waiting for resources (--wait=false)", nil
 	}
 	deadline := time.Now().Add(b.Timeout)
 	for {
