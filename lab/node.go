@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -181,7 +183,7 @@ func (l *Lab) waitAnswer(ctx context.Context, n Node) error {
 	}
 	start := time.Now()
 	for {
-		if _, ok := l.Running(n); !ok {
+		if _, ok := l.Running(n); !ok && l.gone(n) {
 			return fmt.Errorf("%w: %s stopped while booting (see %s)", ErrNotRunning, n.Name, l.consoleLog(n))
 		}
 		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
@@ -197,4 +199,21 @@ func (l *Lab) waitAnswer(ctx context.Context, n Node) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// gone reports whether n's kernel process has really exited. Running
+// also checks the umid marker in /proc/PID/cmdline (against PID reuse),
+// which a booting node can fail for a moment; seconds after the spawn the
+// PID cannot have been reused, so here only the process's existence counts.
+func (l *Lab) gone(n Node) bool {
+	b, err := os.ReadFile(l.pidFile(n))
+	if err != nil {
+		return true
+	}
+	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
