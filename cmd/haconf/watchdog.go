@@ -3,14 +3,19 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/haconf/haconf/backup"
 	"github.com/haconf/haconf/drbd"
+	"github.com/haconf/haconf/internal/config"
 	"github.com/haconf/haconf/internal/runner"
 	"github.com/haconf/haconf/internal/watchdog"
 )
@@ -83,6 +88,13 @@ logs without changing anything.`,
 				})
 			}()
 			go func() { errc <- wd.Run(ctx) }()
+			if sched, err := backupScheduler(cfg, g.logger); err != nil {
+				g.logger.Warn("backups not scheduled", "err", err)
+			} else if sched != nil && !o.dryRun {
+				sched.Start(ctx)
+				defer sched.Stop()
+				g.logger.Info("backups scheduled", "full", cfg.Backup.Full, "differential", cfg.Backup.Differential, "drill", cfg.Backup.Drill, "next", sched.Next())
+			}
 			g.logger.Info("watchdog running", "node", env.local.Name, "listen", ln.Addr().String(), "policy", env.engine.Policy.Name, "dry_run", o.dryRun)
 			err = <-errc
 			cancel()
@@ -98,4 +110,32 @@ logs without changing anything.`,
 	cmd.Flags().StringVar(&o.node, "node", "", "this controller's name (default: the short hostname)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "observe and plan, never change anything")
 	return cmd
+}
+
+// backupScheduler runs the backup.full/differential/drill schedules; a job
+// runs only on the node where MariaDB's filesystem is mounted (the active
+// node), never overlapping, and records its last success in the repository.
+func backupScheduler(cfg *config.Config, log *slog.Logger) (*backup.Scheduler, error) {
+	if cfg.Backup.Full == "" && cfg.Backup.Differential == "" && cfg.Backup.Drill == "" {
+		return nil, nil
+	}
+	db, err := backup.ResolveDSN("", backup.Credentials{File: cfg.MySQL.CredentialsFile})
+	if err != nil {
+		return nil, err
+	}
+	mnt := cfg.MySQL.MountPoint
+	activeHere := func() bool {
+		b, err := os.ReadFile("/proc/mounts")
+		if err != nil {
+			return false
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[1] == mnt {
+				return true
+			}
+		}
+		return false
+	}
+	jobs := backup.Jobs(cfg.Backup.Options(db, log), cfg.Backup.DrillOptions(runner.Exec{Timeout: time.Hour}, log))
+	return backup.NewScheduler(cfg.Backup, jobs, activeHere, log)
 }
