@@ -119,8 +119,9 @@ func (s *Scheduler) Start(ctx context.Context) {
 // Stop stops scheduling and waits for a running job to end.
 func (s *Scheduler) Stop() {
 	<-s.cron.Stop().Done()
+	// Taking the lock waits for a job in RunJob, which holds it.
 	s.running.Lock()
-	s.running.Unlock() //nolint:staticcheck // wait for the running job
+	defer s.running.Unlock()
 }
 
 // Next returns when each scheduled job runs next.
