@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,13 +46,9 @@ changes and changes nothing. --dry-run prints the full plan.`,
 			if err != nil {
 				return err
 			}
-			node := o.node
-			if node == "" {
-				h, _ := os.Hostname()
-				node = strings.SplitN(h, ".", 2)[0]
-			}
-			if _, ok := c.Node(node); !ok {
-				return &usageError{fmt.Errorf("%q is not a controller in %s; pass --node (one of %s)", node, c.File, strings.Join(c.NodeNames(), ", "))}
+			node, err := controllerName(c, o.node)
+			if err != nil {
+				return err
 			}
 			if o.output != "text" && o.output != "json" {
 				return &usageError{fmt.Errorf("-o %q: must be text or json", o.output)}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -72,11 +71,8 @@ Every failed check is listed with its fix. Exits 0 when all pass, 1 otherwise.`,
 			if err != nil {
 				return err
 			}
-			if node == "" {
-				h, _ := os.Hostname()
-				node = strings.SplitN(h, ".", 2)[0]
-			}
-			checks, perr := bootstrap.Preflight(cmd.Context(), bootstrap.LocalHost{R: runner.Exec{}}, c, node)
+			// bootstrap.Preflight names an unknown node itself.
+			checks, perr := bootstrap.Preflight(cmd.Context(), bootstrap.LocalHost{R: runner.Exec{}}, c, thisNode(node))
 			if checks == nil && perr != nil {
 				return perr
 			}

@@ -36,12 +36,10 @@ func (o *renderOptions) files(ctx context.Context, g *globals, stderr io.Writer)
 	if err != nil {
 		return nil, nil, err
 	}
-	node := o.node
+	node := o.node // an explicit --node is checked by templates.Render
 	if node == "" {
-		h, _ := os.Hostname()
-		node = strings.SplitN(h, ".", 2)[0]
-		if _, ok := c.Node(node); !ok {
-			return nil, nil, &usageError{fmt.Errorf("this host (%s) is not a controller in %s; pass --node (one of %s)", node, c.File, strings.Join(c.NodeNames(), ", "))}
+		if node, err = controllerName(c, ""); err != nil {
+			return nil, nil, err
 		}
 	}
 	ver, source := o.drbdVersion, "--drbd-version"

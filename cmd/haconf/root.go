@@ -60,6 +60,25 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	return config.Load(g.configFile)
 }
 
+// thisNode is --node when given, else this host's short name.
+func thisNode(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	h, _ := os.Hostname()
+	return strings.SplitN(h, ".", 2)[0]
+}
+
+// controllerName is the controller a command acts as: --node when given,
+// else this host's short name. It must be one of c's nodes.
+func controllerName(c *config.Config, flag string) (string, error) {
+	name := thisNode(flag)
+	if _, ok := c.Node(name); !ok {
+		return "", &usageError{fmt.Errorf("this node %q is not one of the controllers %v in %s (use --node)", name, c.NodeNames(), c.File)}
+	}
+	return name, nil
+}
+
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{

@@ -39,22 +39,14 @@ type pairEnv struct {
 	store  *drbd.IncidentStore
 }
 
-func thisNode(flag string) string {
-	if flag != "" {
-		return flag
-	}
-	h, _ := os.Hostname()
-	return strings.SplitN(h, ".", 2)[0]
-}
-
 func newPairEnv(g *globals, nodeFlag string, policy *drbd.Policy) (*pairEnv, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, err
 	}
-	name := thisNode(nodeFlag)
-	if _, ok := cfg.Node(name); !ok {
-		return nil, &usageError{fmt.Errorf("this node %q is not one of the controllers %v in %s (use --node)", name, cfg.NodeNames(), cfg.File)}
+	name, err := controllerName(cfg, nodeFlag)
+	if err != nil {
+		return nil, err
 	}
 	peerNode, _ := cfg.Peer(name)
 	run := runner.Exec{Timeout: 30 * time.Second}

@@ -45,9 +45,9 @@ known), 2 a service is down.`,
 			if err != nil {
 				return err
 			}
-			name := thisNode(o.node)
-			if _, ok := cfg.Node(name); !ok {
-				return &usageError{fmt.Errorf("this node %q is not one of the controllers %v in %s (use --node)", name, cfg.NodeNames(), cfg.File)}
+			name, err := controllerName(cfg, o.node)
+			if err != nil {
+				return err
 			}
 			run := runner.Exec{Timeout: o.timeout}
 			expect := status.ExpectFrom(cfg, time.Now())
