@@ -194,36 +194,25 @@ func (b *Bootstrap) files(ctx context.Context) (bool, string, error) {
 	return true, verb + strings.Join(changed, ", "), nil
 }
 
-// drbdState reads this node's state of the configured minor.
-func (b *Bootstrap) drbdState(ctx context.Context) (drbd.Resource, bool, error) {
-	data, err := os.ReadFile("/proc/drbd")
-	if errors.Is(err, fs.ErrNotExist) {
+// drbdState reads this node's state of the configured resource; up is
+// false while the module is not loaded or the resource is not configured.
+func (b *Bootstrap) drbdState(ctx context.Context) (r drbd.Resource, up bool, err error) {
+	if _, err := os.Stat("/proc/drbd"); errors.Is(err, fs.ErrNotExist) {
 		return drbd.Resource{}, false, nil
 	}
-	if err != nil {
-		return drbd.Resource{}, false, err
+	n := &drbd.Node{Name: b.Node, Run: drbdRunner{b}, Config: b.Cfg.DRBD}
+	r, err = n.State(ctx, b.Cfg.DRBD.Resource)
+	if errors.Is(err, drbd.ErrUnknownResource) {
+		return r, false, nil
 	}
-	if b.DRBDVersion == drbd.Version9 {
-		out, err := b.run(ctx, "drbdsetup", "status", "--json", b.Cfg.DRBD.Resource)
-		if err != nil {
-			return drbd.Resource{}, false, nil // not configured
-		}
-		st, err := drbd.ParseStatusJSON(out)
-		if err != nil {
-			return drbd.Resource{}, false, err
-		}
-		r, ok := st.ByMinor(b.Cfg.DRBD.Minor())
-		return r, ok, nil
-	}
-	st, err := drbd.ParseProcDRBD(data)
-	if err != nil {
-		return drbd.Resource{}, false, err
-	}
-	r, ok := st.ByMinor(b.Cfg.DRBD.Minor())
-	if ok && (r.Connection == "" || r.Connection == "Unconfigured") {
-		ok = false
-	}
-	return r, ok, nil
+	return r, err == nil, err
+}
+
+// drbdRunner lets package drbd run its commands through the bootstrap runner.
+type drbdRunner struct{ b *Bootstrap }
+
+func (d drbdRunner) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	return d.b.run(ctx, name, args...)
 }
 
 func (b *Bootstrap) drbdUp(ctx context.Context) (bool, string, error) {
@@ -659,8 +648,28 @@ func notStarted(m pacemaker.CrmMon) []string {
 			out = append(out, r.ID)
 		}
 	}
+	running := map[string]bool{}
+	for _, r := range m.Resources {
+		if r.Role != "Stopped" && !r.Failed {
+			running[r.ID] = true
+		}
+	}
 	for _, f := range m.FailedActions {
+		// A failure in the history of a resource that runs again (a
+		// monitor that timed out once, then recovered) does not block.
+		if running[opResource(f.OpKey)] {
+			continue
+		}
 		out = append(out, fmt.Sprintf("%s failed (%s)", f.OpKey, f.ExitReason))
 	}
 	return out
+}
+
+// opResource returns the resource of an operation key (RSC_TASK_INTERVAL).
+func opResource(opKey string) string {
+	parts := strings.Split(opKey, "_")
+	if len(parts) < 3 {
+		return opKey
+	}
+	return strings.Join(parts[:len(parts)-2], "_")
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/haconf/haconf/internal/config"
+	"github.com/haconf/haconf/pacemaker"
 )
 
 // fakeHost is a small model of a controller: installed and installable
@@ -153,5 +154,27 @@ func TestPreflight(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestNotStartedIgnoresRecoveredFailures(t *testing.T) {
+	m := pacemaker.CrmMon{
+		Nodes: []pacemaker.MonNode{{Name: "ctl1", Online: true}, {Name: "ctl2", Online: true}},
+		Resources: []pacemaker.MonResource{
+			{ID: "rabbitmq", Role: "Started", Nodes: []string{"ctl1"}},
+			{ID: "vip", Role: "Started", Nodes: []string{"ctl1"}},
+			{ID: "haproxy", Role: "Stopped"},
+		},
+		FailedActions: []pacemaker.MonFailedAction{
+			{OpKey: "rabbitmq_monitor_20000", ExitReason: "timed out"}, // recovered: runs again
+			{OpKey: "haproxy_start_0", ExitReason: "cannot bind"},
+		},
+	}
+	got := strings.Join(notStarted(m), "; ")
+	if got != "haproxy; haproxy_start_0 failed (cannot bind)" {
+		t.Fatalf("notStarted = %q", got)
+	}
+	if opResource("fs-haconf_monitor_20000") != "fs-haconf" || opResource("g_x_start_0") != "g_x" {
+		t.Fatal("opResource")
 	}
 }
