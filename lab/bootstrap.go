@@ -147,12 +147,7 @@ func (l *Lab) ActiveNode(ctx context.Context) (string, error) {
 	}
 	var lastErr error
 	for _, n := range Nodes {
-		r, err := c.Exec(ctx, n.Name, ExecRequest{Argv: []string{"crm_mon", "--output-as=xml"}})
-		if err != nil || r.ExitCode != 0 {
-			lastErr = fmt.Errorf("%s: crm_mon: %v %s", n.Name, err, r.Stderr)
-			continue
-		}
-		mon, err := pacemaker.ParseCrmMon(r.Stdout)
+		mon, err := crmMon(ctx, c, n.Name)
 		if err != nil {
 			lastErr = err
 			continue
@@ -187,17 +182,26 @@ func (l *Lab) WaitRejoined(ctx context.Context, node string, timeout time.Durati
 	}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"crm_mon", "--output-as=xml"}, Timeout: "5s"})
-		if err == nil && r.ExitCode == 0 {
-			if mon, err := pacemaker.ParseCrmMon(r.Stdout); err == nil {
-				for _, x := range mon.Resources {
-					if x.Promotable && x.Role == "Unpromoted" && len(x.Nodes) == 1 && x.Nodes[0] == node {
-						return nil
-					}
+		if mon, err := crmMon(ctx, c, node); err == nil {
+			for _, x := range mon.Resources {
+				if x.Promotable && x.Role == "Unpromoted" && len(x.Nodes) == 1 && x.Nodes[0] == node {
+					return nil
 				}
 			}
 		}
 		time.Sleep(time.Second)
 	}
 	return fmt.Errorf("%s did not rejoin as the standby within %v", node, timeout)
+}
+
+// crmMon reads Pacemaker's view of the cluster from node.
+func crmMon(ctx context.Context, c *Client, node string) (pacemaker.CrmMon, error) {
+	r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"crm_mon", "--output-as=xml"}, Timeout: "10s"})
+	if err != nil {
+		return pacemaker.CrmMon{}, fmt.Errorf("%s: crm_mon: %w", node, err)
+	}
+	if r.ExitCode != 0 {
+		return pacemaker.CrmMon{}, fmt.Errorf("%s: crm_mon: exit %d: %s", node, r.ExitCode, strings.TrimSpace(string(r.Stderr)))
+	}
+	return pacemaker.ParseCrmMon(r.Stdout)
 }

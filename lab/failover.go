@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-
-	"github.com/haconf/haconf/pacemaker"
 )
 
 // Phase is when the survivor first showed one step of the takeover,
@@ -149,30 +147,28 @@ func (l *Lab) Failover(ctx context.Context) (FailoverResult, error) {
 			stopWriter()
 			return res, fmt.Errorf("no successful write through the VIP within 3 minutes of crashing %s (phases seen: %v)", active, order)
 		}
-		r, err := c.Exec(ctx, res.Survivor, ExecRequest{Argv: []string{"crm_mon", "--output-as=xml"}, Timeout: "5s"})
+		mon, err := crmMon(ctx, c, res.Survivor)
 		at := time.Since(crashAt)
-		if err == nil && r.ExitCode == 0 {
-			if mon, err := pacemaker.ParseCrmMon(r.Stdout); err == nil {
-				for _, n := range mon.Nodes {
-					if n.Name == active && (!n.Online || n.Unclean) {
-						note("detected ("+active+" lost)", at)
-					}
-					if n.Name == active && !n.Online && !n.Unclean {
-						note("fenced", at)
-					}
+		if err == nil {
+			for _, n := range mon.Nodes {
+				if n.Name == active && (!n.Online || n.Unclean) {
+					note("detected ("+active+" lost)", at)
 				}
-				for _, x := range mon.Resources {
-					on := len(x.Nodes) == 1 && x.Nodes[0] == res.Survivor
-					switch {
-					case x.Promotable && x.Role == "Promoted" && on:
-						note("DRBD promoted", at)
-					case x.ID == "fs-haconf" && x.Role == "Started" && on:
-						note("filesystem mounted", at)
-					case x.ID == "mariadb" && x.Role == "Started" && on:
-						note("MariaDB started", at)
-					case x.ID == "vip" && x.Role == "Started" && on:
-						note("VIP up", at)
-					}
+				if n.Name == active && !n.Online && !n.Unclean {
+					note("fenced", at)
+				}
+			}
+			for _, x := range mon.Resources {
+				on := len(x.Nodes) == 1 && x.Nodes[0] == res.Survivor
+				switch {
+				case x.Promotable && x.Role == "Promoted" && on:
+					note("DRBD promoted", at)
+				case x.ID == "fs-haconf" && x.Role == "Started" && on:
+					note("filesystem mounted", at)
+				case x.ID == "mariadb" && x.Role == "Started" && on:
+					note("MariaDB started", at)
+				case x.ID == "vip" && x.Role == "Started" && on:
+					note("VIP up", at)
 				}
 			}
 		}
