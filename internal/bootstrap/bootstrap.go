@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -557,9 +556,6 @@ func (b *Bootstrap) crmMon(ctx context.Context) (pacemaker.CrmMon, error) {
 	return pacemaker.ParseCrmMon(out)
 }
 
-// dcOwned are crm_config properties the DC maintains itself; they are
-// ignored when comparing the live configuration with the rendered one.
-var dcOwned = regexp.MustCompile(`\s*<nvpair [^>]*name="(dc-version|cluster-infrastructure|have-watchdog|last-lrm-refresh)"[^>]*/>`)
 
 func (b *Bootstrap) cib(ctx context.Context) (bool, string, error) {
 	if !b.First() {
@@ -572,36 +568,29 @@ func (b *Bootstrap) cib(ctx context.Context) (bool, string, error) {
 	if b.DryRun {
 		return true, "would replace the CIB configuration section with /etc/haconf/cib.xml unless it already matches", nil
 	}
-	want, err := configurationSection(rendered)
-	if err != nil {
-		return false, "", err
-	}
 	live, err := b.run(ctx, "cibadmin", "--query", "--scope", "configuration")
 	if err != nil {
 		return false, "", err
 	}
-	if pacemaker.SameConfiguration(dcOwned.ReplaceAll(live, nil), want) {
+	updates := pacemaker.ConfigurationUpdates(rendered, live)
+	if len(updates) == 0 {
 		return false, "CIB configuration already matches", nil
 	}
-	f := filepath.Join(b.Root, "etc/haconf/.cib-configuration.xml")
-	if err := atomicfile.Write(f, want, 0o600); err != nil {
-		return false, "", err
+	var scopes []string
+	for _, u := range updates {
+		f := filepath.Join(b.Root, "etc/haconf/.cib-"+u.Scope+".xml")
+		if err := atomicfile.Write(f, u.XML, 0o600); err != nil {
+			return false, "", err
+		}
+		if _, err := b.run(ctx, "cibadmin", u.Args(f)...); err != nil {
+			return false, "", err
+		}
+		os.Remove(f)
+		scopes = append(scopes, u.Scope)
 	}
-	if _, err := b.run(ctx, "cibadmin", "--replace", "--scope", "configuration", "--xml-file", f); err != nil {
-		return false, "", err
-	}
-	return true, "pushed the CIB configuration", nil
+	return true, "pushed the CIB sections " + strings.Join(scopes, ", "), nil
 }
 
-// configurationSection extracts <configuration>...</configuration>.
-func configurationSection(cib []byte) ([]byte, error) {
-	i := bytes.Index(cib, []byte("<configuration>"))
-	j := bytes.LastIndex(cib, []byte("</configuration>"))
-	if i < 0 || j < i {
-		return nil, errors.New("rendered CIB has no <configuration> section")
-	}
-	return cib[i : j+len("</configuration>")], nil
-}
 
 func (b *Bootstrap) resources(ctx context.Context) (bool, string, error) {
 	if b.DryRun {
