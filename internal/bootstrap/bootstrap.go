@@ -556,7 +556,6 @@ func (b *Bootstrap) crmMon(ctx context.Context) (pacemaker.CrmMon, error) {
 	return pacemaker.ParseCrmMon(out)
 }
 
-
 func (b *Bootstrap) cib(ctx context.Context) (bool, string, error) {
 	if !b.First() {
 		return false, "the first node pushes the CIB", nil
@@ -590,7 +589,6 @@ func (b *Bootstrap) cib(ctx context.Context) (bool, string, error) {
 	}
 	return true, "pushed the CIB sections " + strings.Join(scopes, ", "), nil
 }
-
 
 func (b *Bootstrap) resources(ctx context.Context) (bool, string, error) {
 	if b.DryRun {
