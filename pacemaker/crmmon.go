@@ -20,8 +20,10 @@ const (
 // CrmMon is the cluster state reported by `crm_mon --output-as=xml`
 // (Pacemaker 2.1; root element pacemaker-result).
 type CrmMon struct {
-	DC    string    `json:"dc,omitempty"`
-	Nodes []MonNode `json:"nodes"`
+	DC string `json:"dc,omitempty"`
+	// Quorate is the DC's partition having quorum.
+	Quorate bool      `json:"quorate,omitempty"`
+	Nodes   []MonNode `json:"nodes"`
 	// Resources are flattened: one entry per primitive instance, with the
 	// group and clone that contain it.
 	Resources []MonResource `json:"resources"`
@@ -29,9 +31,12 @@ type CrmMon struct {
 	Attributes map[string]map[string]string `json:"attributes,omitempty"`
 	// Operations is the operation history (crm_mon --operations), newest
 	// last per node and resource.
-	Operations     []MonOperation    `json:"operations,omitempty"`
-	FailedActions  []MonFailedAction `json:"failed_actions,omitempty"`
-	MaintenanceAll bool              `json:"maintenance_mode,omitempty"`
+	Operations    []MonOperation    `json:"operations,omitempty"`
+	FailedActions []MonFailedAction `json:"failed_actions,omitempty"`
+	// Bans are the location constraints that keep a resource, or its
+	// promoted role, off a node, as crm_mon evaluated them.
+	Bans           []MonBan `json:"bans,omitempty"`
+	MaintenanceAll bool     `json:"maintenance_mode,omitempty"`
 }
 
 // MonNode is one cluster node.
@@ -78,12 +83,24 @@ type MonFailedAction struct {
 	LastChange time.Time `json:"last_rc_change,omitempty"`
 }
 
+// MonBan is a location constraint with a negative score for one node:
+// crm_resource --ban (cli-ban-*), the crm-fence-peer constraint (reported
+// under its rule's id), haconf's fence device placements.
+type MonBan struct {
+	ID           string `json:"id"`
+	Resource     string `json:"resource"`
+	Node         string `json:"node"`
+	Weight       int    `json:"weight"` // -1000000 is -INFINITY
+	PromotedOnly bool   `json:"promoted_only,omitempty"`
+}
+
 type xmlResult struct {
 	XMLName xml.Name `xml:"pacemaker-result"`
 	Summary struct {
 		DC struct {
-			Name    string `xml:"name,attr"`
-			Present string `xml:"present,attr"`
+			Name       string `xml:"name,attr"`
+			Present    string `xml:"present,attr"`
+			WithQuorum string `xml:"with_quorum,attr"`
 		} `xml:"current_dc"`
 		ClusterOptions struct {
 			MaintenanceMode string `xml:"maintenance-mode,attr"`
@@ -125,6 +142,13 @@ type xmlResult struct {
 		Task       string `xml:"task,attr"`
 		LastChange string `xml:"last-rc-change,attr"`
 	} `xml:"failures>failure"`
+	Bans []struct {
+		ID           string `xml:"id,attr"`
+		Resource     string `xml:"resource,attr"`
+		Node         string `xml:"node,attr"`
+		Weight       string `xml:"weight,attr"`
+		PromotedOnly string `xml:"promoted-only,attr"`
+	} `xml:"bans>ban"`
 	Status struct {
 		Code    string `xml:"code,attr"`
 		Message string `xml:"message,attr"`
@@ -166,6 +190,7 @@ func ParseCrmMon(data []byte) (CrmMon, error) {
 	out := CrmMon{MaintenanceAll: x.Summary.ClusterOptions.MaintenanceMode == "true"}
 	if x.Summary.DC.Present == "true" {
 		out.DC = x.Summary.DC.Name
+		out.Quorate = x.Summary.DC.WithQuorum == "true"
 	}
 	for _, n := range x.Nodes {
 		out.Nodes = append(out.Nodes, MonNode{Name: n.Name, Online: n.Online == "true", Standby: n.Standby == "true",
@@ -193,6 +218,9 @@ func ParseCrmMon(data []byte) (CrmMon, error) {
 	for _, f := range x.Failures {
 		out.FailedActions = append(out.FailedActions, MonFailedAction{OpKey: f.OpKey, Node: f.Node, ExitStatus: f.ExitStatus,
 			ExitReason: f.ExitReason, Task: f.Task, LastChange: parseCrmTime(f.LastChange)})
+	}
+	for _, b := range x.Bans {
+		out.Bans = append(out.Bans, MonBan{ID: b.ID, Resource: b.Resource, Node: b.Node, Weight: atoi(b.Weight), PromotedOnly: b.PromotedOnly == "true"})
 	}
 	return out, nil
 }

@@ -143,3 +143,17 @@ func TestParseCrmMonCaptured(t *testing.T) {
 		}
 	}
 }
+
+func TestParseCrmMonBansAndQuorum(t *testing.T) {
+	c := readMon(t, "sim-215-fence-peer-ctl1.xml")
+	if c.DC != "ctl1" || !c.Quorate {
+		t.Errorf("dc=%q quorate=%v", c.DC, c.Quorate)
+	}
+	want := MonBan{ID: "drbd-fence-by-handler-r0-rule-drbd-r0-clone", Resource: "drbd-r0-clone", Node: "ctl2", Weight: -1000000, PromotedOnly: true}
+	if len(c.Bans) != 3 || c.Bans[0] != want {
+		t.Fatalf("bans = %+v", c.Bans)
+	}
+	if _, ok := c.Attributes["ctl2"]["master-drbd-r0"]; ok {
+		t.Error("ctl2 has a promotion score; the fixture removed it")
+	}
+}
