@@ -49,6 +49,9 @@ var (
 	fenceConstraints = regexp.MustCompile(`(?s)<rsc_location id="drbd-fence-by-handler-[^"]*"[^>]*/>|<rsc_location id="drbd-fence-by-handler-[^"]*"[^>]*[^/]>.*?</rsc_location>`)
 	// The DC maintains these cluster properties itself.
 	dcOwned = regexp.MustCompile(`<nvpair\b[^>]*name="(dc-version|cluster-infrastructure|have-watchdog|last-lrm-refresh)"[^>]*/>`)
+	// haconf maintenance on: an operator's maintenance window, which a
+	// re-apply must neither end nor count as a difference.
+	maintenanceSets = regexp.MustCompile(`(?s)<cluster_property_set\b[^>]*\bid="` + MaintenanceSetID + `"[^>]*>.*?</cluster_property_set>`)
 )
 
 // Owned strips from a live section what other components own.
@@ -59,7 +62,7 @@ func Owned(scope string, section []byte) []byte {
 	case "constraints":
 		return fenceConstraints.ReplaceAll(section, nil)
 	case "crm_config":
-		return dcOwned.ReplaceAll(section, nil)
+		return maintenanceSets.ReplaceAll(dcOwned.ReplaceAll(section, nil), nil)
 	}
 	return section
 }
@@ -80,8 +83,9 @@ func (u SectionUpdate) Args(file string) []string {
 // (cibadmin --query --scope configuration) section by section and returns
 // the sections to replace: none when the live configuration already says
 // what haconf renders, so a re-apply leaves the CIB epoch alone. A
-// constraints update keeps live crm-fence-peer constraints; node attributes
-// other agents keep are ignored when comparing nodes.
+// constraints update keeps live crm-fence-peer constraints, a crm_config
+// update keeps haconf's maintenance property set; node attributes other
+// agents keep are ignored when comparing nodes.
 func ConfigurationUpdates(rendered, live []byte) []SectionUpdate {
 	var out []SectionUpdate
 	for _, scope := range ConfigScopes {
@@ -95,14 +99,9 @@ func ConfigurationUpdates(rendered, live []byte) []SectionUpdate {
 		}
 		switch scope {
 		case "constraints":
-			if keep := fenceConstraints.FindAll(have, -1); len(keep) > 0 {
-				end := bytes.LastIndex(want, []byte("</constraints>"))
-				w := append([]byte(nil), want[:end]...)
-				for _, k := range keep {
-					w = append(w, k...)
-				}
-				want = append(w, want[end:]...)
-			}
+			want = keepLive(want, "</constraints>", fenceConstraints.FindAll(have, -1))
+		case "crm_config":
+			want = keepLive(want, "</crm_config>", maintenanceSets.FindAll(have, -1))
 		}
 		if have == nil {
 			// A fresh CIB lacks sections, and the schema fixes their order:
@@ -114,4 +113,20 @@ func ConfigurationUpdates(rendered, live []byte) []SectionUpdate {
 		out = append(out, SectionUpdate{Scope: scope, XML: want})
 	}
 	return out
+}
+
+// keepLive inserts the live elements keep before section's closing tag.
+func keepLive(section []byte, closing string, keep [][]byte) []byte {
+	if len(keep) == 0 {
+		return section
+	}
+	end := bytes.LastIndex(section, []byte(closing))
+	if end < 0 {
+		return section
+	}
+	w := append([]byte(nil), section[:end]...)
+	for _, k := range keep {
+		w = append(w, k...)
+	}
+	return append(w, section[end:]...)
 }
