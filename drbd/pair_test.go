@@ -31,6 +31,10 @@ func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return rec.Result(), nil
 }
 
+// peerKey is the key both controllers derive from their shared corosync
+// authkey.
+var peerKey, _ = watchdog.DerivePeerKey([]byte(strings.Repeat("corosync authkey ", 16)))
+
 type controller struct {
 	node   *drbd.Node
 	engine *drbd.Engine
@@ -61,7 +65,7 @@ func TestWatchdogsResolveTogether(t *testing.T) {
 					e := &drbd.Engine{Local: n, Policy: drbd.PolicyFrom(cfg.SplitBrain), Incidents: store, PollInterval: 100 * time.Millisecond}
 					c := &watchdog.SplitBrainCheck{Engine: e, Local: n, Resource: "r0", Policy: e.Policy}
 					wd := &watchdog.Watchdog{Specs: []watchdog.Spec{{Check: c, Interval: time.Second, FailuresBeforeAction: 2, SuccessesBeforeClear: 2, Cooldown: time.Minute}}}
-					srv := &watchdog.Server{Watchdog: wd, Node: n, Applier: e, SplitBrain: c, Incidents: store}
+					srv := &watchdog.Server{Watchdog: wd, Node: n, Applier: e, SplitBrain: c, Incidents: store, Key: peerKey}
 					ctls[name] = &controller{n, e, c, wd, srv}
 				}
 				for name, c := range ctls {
@@ -71,7 +75,7 @@ func TestWatchdogsResolveTogether(t *testing.T) {
 					}
 					c.srv.ApplyFrom = []netip.Addr{netip.MustParseAddr(addr[peer])}
 					c.engine.Peer = &watchdog.PeerClient{Name: peer, BaseURL: "http://" + addr[peer] + ":9750",
-						HTTP: &http.Client{Transport: memTransport{h: ctls[peer].srv.Handler(), from: addr[name]}}}
+						HTTP: &http.Client{Transport: memTransport{h: ctls[peer].srv.Handler(), from: addr[name]}}, Key: peerKey}
 				}
 				ctx, cancel := context.WithCancel(t.Context())
 				for _, c := range ctls {

@@ -30,7 +30,8 @@ import (
 // ways, answers at once, and lets the victim re-check the decision before
 // it discards anything. Pacemaker node attributes would go through the CIB,
 // hold only short strings, need polling, and are exactly what is being
-// repaired during a recovery.
+// repaired during a recovery. Requests and answers are signed with a key
+// derived from watchdog.peer_key_file (the corosync authkey).
 type pairEnv struct {
 	cfg    *config.Config
 	local  *drbd.Node
@@ -49,6 +50,10 @@ func newPairEnv(g *globals, nodeFlag string, policy *drbd.Policy) (*pairEnv, err
 		return nil, err
 	}
 	peerNode, _ := cfg.Peer(name)
+	key, err := watchdog.LoadPeerKey(cfg.Watchdog.PeerKeyFile)
+	if err != nil {
+		return nil, err
+	}
 	run := runner.Exec{Timeout: 30 * time.Second}
 	store := &drbd.IncidentStore{Dir: cfg.DRBD.SplitBrain.IncidentDir}
 	local := &drbd.Node{Name: name, Run: run, Config: cfg.DRBD, VIP: vipHost(cfg.VIP.Address), Incidents: store, Log: g.logger}
@@ -56,7 +61,7 @@ func newPairEnv(g *globals, nodeFlag string, policy *drbd.Policy) (*pairEnv, err
 		local.MySQL = drbd.MySQLBinlog{Run: run, CredentialsFile: cfg.MySQL.CredentialsFile}
 	}
 	peer := &watchdog.PeerClient{Name: peerNode.Name, BaseURL: "http://" + net.JoinHostPort(peerNode.Management, peerPort(cfg.Watchdog.Listen)),
-		HTTP: &http.Client{Timeout: 0}}
+		HTTP: &http.Client{Timeout: 0}, Key: key}
 	pol := drbd.PolicyFrom(cfg.DRBD.SplitBrain)
 	if policy != nil && policy.Name != "" {
 		pol = *policy

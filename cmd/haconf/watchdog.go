@@ -33,7 +33,11 @@ func newWatchdogCmd(g *globals) *cobra.Command {
 		Long: `Runs on both controllers (systemd unit haconf-watchdog.service). It follows
 DRBD state, runs its checks on watchdog.interval, and serves watchdog.listen:
 /healthz, /status (JSON), /metrics (Prometheus) and the peer API the
-split-brain engine uses.
+split-brain engine uses. Peer API requests (/v1/) must be signed with a key
+derived from watchdog.peer_key_file (default /etc/corosync/authkey, which
+haconf bootstrap installs on both controllers) and stamped within 30 s of
+this node's clock; a split-brain decision is also accepted only from the
+peer's addresses. The watchdog does not start without that file.
 
 Split brain: both watchdogs gather the same evidence from both nodes and reach
 the same decision; only the survivor acts, at the first check that finds it,
@@ -62,7 +66,7 @@ logs without changing anything.`,
 			}}}
 			state := &watchdog.DRBDState{}
 			srv := &watchdog.Server{Watchdog: wd, Node: env.local, Applier: env.engine, SplitBrain: sb, DRBD: state,
-				Incidents: env.store, Log: g.logger}
+				Incidents: env.store, Key: env.peer.Key, Log: g.logger}
 			if peer, ok := cfg.Peer(env.local.Name); ok {
 				for _, a := range []string{peer.Management, peer.Storage} {
 					if ip, err := netip.ParseAddr(a); err == nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/haconf/haconf/backup"
 	"github.com/haconf/haconf/drbd"
 	"github.com/haconf/haconf/internal/validate"
+	"github.com/haconf/haconf/internal/watchdog"
 	"github.com/haconf/haconf/mysql"
 	"github.com/haconf/haconf/pacemaker"
 	"github.com/haconf/haconf/rabbitmq"
@@ -73,6 +75,9 @@ type Watchdog struct {
 	Listen string `yaml:"listen"`
 	// Interval between checks.
 	Interval time.Duration `yaml:"interval"`
+	// PeerKeyFile is the secret both controllers hold that the peer API's
+	// signing key is derived from (default: the corosync authkey).
+	PeerKeyFile string `yaml:"peer_key_file"`
 }
 
 // SetDefaults fills every unset field with its default. Parse calls it
@@ -90,6 +95,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Watchdog.Interval == 0 {
 		c.Watchdog.Interval = 2 * time.Second
+	}
+	if c.Watchdog.PeerKeyFile == "" {
+		c.Watchdog.PeerKeyFile = watchdog.DefaultPeerKeyFile
 	}
 }
 
@@ -319,6 +327,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Watchdog.Interval < 500*time.Millisecond || c.Watchdog.Interval > time.Minute {
 		v.Addf("watchdog.interval", c.Watchdog.Interval, "must be between 500ms and 1m")
+	}
+	if !filepath.IsAbs(c.Watchdog.PeerKeyFile) {
+		v.Addf("watchdog.peer_key_file", c.Watchdog.PeerKeyFile, "must be an absolute path")
 	}
 	return v.Err()
 }

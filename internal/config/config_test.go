@@ -55,6 +55,8 @@ func TestProblems(t *testing.T) {
 		{"vip is a node address", edit("address: 192.0.2.10/24", "address: 192.0.2.11/24"), []string{`is also a controller's own address`}},
 		{"overlapping networks", edit("storage: 198.51.100.0/24", "storage: 192.0.2.0/25"), []string{"overlaps networks.management"}},
 		{"prefer without node", edit("policy: auto ", "policy: prefer "), []string{"drbd.split_brain.prefer: is required with policy: prefer"}},
+		{"relative peer key file", edit("peer_key_file: /etc/corosync/authkey", "peer_key_file: authkey"),
+			[]string{`watchdog.peer_key_file: "authkey": must be an absolute path`}},
 		{"all at once", edit("  name: openstack-ctl", "  name: openstack-ctl\n  colour: blue",
 			"address: 192.0.2.10/24", "address: 203.0.113.10/24",
 			`drill: "0 5 * * 0"`, `drill: "every sunday"`),

@@ -24,6 +24,11 @@ type PeerClient struct {
 	// ReadTimeout bounds the read-only calls (default 10s); Apply is
 	// bounded by its context only (a preserved copy can take minutes).
 	ReadTimeout time.Duration
+	// Key signs every request and checks every answer (LoadPeerKey).
+	// Without it no request is sent.
+	Key []byte
+	// now stamps requests (tests).
+	now func() time.Time
 }
 
 // NodeName implements drbd.Member.
@@ -96,19 +101,30 @@ func (p *PeerClient) do(ctx context.Context, method, path string, in, out any) e
 		ctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
-	var body io.Reader
+	if len(p.Key) == 0 {
+		return fmt.Errorf("peer %s: %w: no peer key to sign the request with", p.Name, ErrPeerAuth)
+	}
+	var body []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, p.BaseURL+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, p.BaseURL+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	now := time.Now
+	if p.now != nil {
+		now = p.now
+	}
+	nonce, err := signRequest(req, p.Key, p.Name, body, now())
+	if err != nil {
+		return err
+	}
 	resp, err := p.client().Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", drbd.ErrPeerUnreachable, p.Name, err)
@@ -117,6 +133,11 @@ func (p *PeerClient) do(ctx context.Context, method, path string, in, out any) e
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", drbd.ErrPeerUnreachable, p.Name, err)
+	}
+	if !verifyResponse(p.Key, nonce, resp.StatusCode, data, resp.Header.Get(headerSignature)) {
+		// A refusal by the peer's authentication is not signed; its
+		// message says why (keys differ, clocks apart).
+		return fmt.Errorf("peer %s: %s %s: %w: HTTP %d answer not signed with the peer key: %q", p.Name, method, path, ErrPeerAuth, resp.StatusCode, bytes.TrimSpace(head(data, 512)))
 	}
 	if resp.StatusCode != http.StatusOK {
 		var ae apiError
@@ -134,4 +155,11 @@ func (p *PeerClient) do(ctx context.Context, method, path string, in, out any) e
 		return fmt.Errorf("peer %s: %s", p.Name, ae.Error)
 	}
 	return json.Unmarshal(data, out)
+}
+
+func head(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
 }

@@ -61,9 +61,16 @@ type Server struct {
 	Incidents  *drbd.IncidentStore
 	// ApplyFrom lists the addresses allowed to ask this node to run its
 	// half of a split-brain decision (the peer's management and storage
-	// addresses). Nobody else may.
+	// addresses). Nobody else may, even with a valid signature.
 	ApplyFrom []netip.Addr
-	Log       *slog.Logger
+	// Key authenticates the peer API (LoadPeerKey): every /v1/ request
+	// must be signed with it and every answer is. Without a key the /v1/
+	// routes refuse everything. /healthz, /status and /metrics stay open:
+	// they show state and counts, nothing secret, and change nothing.
+	Key []byte
+	Log *slog.Logger
+	// now is the clock requests are checked against (tests).
+	now func() time.Time
 }
 
 func (s *Server) log() *slog.Logger {
@@ -77,23 +84,30 @@ func (s *Server) log() *slog.Logger {
 func (s *Server) Handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&collector{s: s})
+	now := s.now
+	if now == nil {
+		now = time.Now
+	}
+	auth := &peerAuth{key: s.Key, node: s.Node.NodeName(), log: s.log(), now: now}
+	peer := http.NewServeMux()
 	mux := http.NewServeMux()
+	mux.Handle("/v1/", auth.wrap(peer))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /status", s.status)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /v1/drbd/evidence", func(w http.ResponseWriter, r *http.Request) {
+	peer.HandleFunc("GET /v1/drbd/evidence", func(w http.ResponseWriter, r *http.Request) {
 		ev, err := s.Node.Evidence(r.Context(), r.URL.Query().Get("resource"))
 		s.reply(w, ev, err, nil)
 	})
-	mux.HandleFunc("GET /v1/drbd/state", func(w http.ResponseWriter, r *http.Request) {
+	peer.HandleFunc("GET /v1/drbd/state", func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.Node.State(r.Context(), r.URL.Query().Get("resource"))
 		s.reply(w, st, err, nil)
 	})
-	mux.HandleFunc("POST /v1/splitbrain/apply", s.apply)
-	mux.HandleFunc("GET /v1/incidents", func(w http.ResponseWriter, r *http.Request) {
+	peer.HandleFunc("POST /v1/splitbrain/apply", s.apply)
+	peer.HandleFunc("GET /v1/incidents", func(w http.ResponseWriter, r *http.Request) {
 		list, err := s.Incidents.List()
 		if list == nil {
 			list = []drbd.Incident{}
@@ -154,11 +168,12 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) apply(w http.ResponseWriter, r *http.Request) {
 	if !s.allowed(r.RemoteAddr) {
-		http.Error(w, `{"error":"only the peer controller may ask this node to apply a split-brain decision"}`, http.StatusForbidden)
+		s.log().Warn("peer request rejected", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "reason", "source address not allowed")
+		writeError(w, http.StatusForbidden, "only the peer controller may ask this node to apply a split-brain decision")
 		return
 	}
 	var req drbd.PeerRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(&req); err != nil {
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		s.reply(w, nil, err, nil)
 		return
 	}
@@ -199,6 +214,12 @@ func (s *Server) reply(w http.ResponseWriter, v any, err error, partial *drbd.Pe
 		return
 	}
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(apiError{Error: msg})
 }
 
 // collector exposes the watchdog's view at scrape time.

@@ -1,6 +1,7 @@
 package watchdog
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,18 +38,29 @@ func (a stubApplier) ApplyForPeer(ctx context.Context, req drbd.PeerRequest) (dr
 	return drbd.PeerResult{Node: "ctl2", Preserved: &drbd.Preserved{Node: "ctl2", Kind: drbd.PreservedCopy, Path: "/var/lib/haconf/splitbrain/r0-x.img", Verified: true}}, nil
 }
 
+// testKey is the peer key both sides of a test share.
+var testKey = mustDerive(bytes.Repeat([]byte("corosync authkey "), 16))
+
+func mustDerive(secret []byte) []byte {
+	k, err := DerivePeerKey(secret)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
 func newServer(t *testing.T, agree bool, allow ...string) (*httptest.Server, *PeerClient) {
 	sb := &SplitBrainCheck{Resource: "r0"}
 	sb.set(true, nil)
 	s := &Server{Watchdog: &Watchdog{Specs: []Spec{{Check: sb}}}, Node: stubNode{"ctl2"}, Applier: stubApplier{agree}, SplitBrain: sb,
-		DRBD: &DRBDState{}, Incidents: &drbd.IncidentStore{Dir: t.TempDir()}}
+		DRBD: &DRBDState{}, Incidents: &drbd.IncidentStore{Dir: t.TempDir()}, Key: testKey}
 	s.DRBD.Set(drbd.Status{Resources: []drbd.Resource{{Name: "r0", Role: "Secondary", Disk: "UpToDate", Connection: "StandAlone", OutOfSyncKiB: 52}}})
 	for _, a := range allow {
 		s.ApplyFrom = append(s.ApplyFrom, netip.MustParseAddr(a))
 	}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
-	return ts, &PeerClient{Name: "ctl2", BaseURL: ts.URL}
+	return ts, &PeerClient{Name: "ctl2", BaseURL: ts.URL, Key: testKey}
 }
 
 func TestPeerClientRoundTrip(t *testing.T) {
@@ -91,7 +103,7 @@ func TestApplyRefusals(t *testing.T) {
 	if _, err := pc.Apply(context.Background(), drbd.PeerRequest{Resource: "r0"}); err == nil || !strings.Contains(err.Error(), "403") && !strings.Contains(err.Error(), "only the peer") {
 		t.Fatalf("stranger allowed: %v", err)
 	}
-	pc = &PeerClient{Name: "ctl2", BaseURL: "http://127.0.0.1:1"}
+	pc = &PeerClient{Name: "ctl2", BaseURL: "http://127.0.0.1:1", Key: testKey}
 	if _, err := pc.Evidence(context.Background(), "r0"); !errors.Is(err, drbd.ErrPeerUnreachable) {
 		t.Fatalf("unreachable: %v", err)
 	}
