@@ -52,6 +52,10 @@ func TestParseMaintenanceConfig(t *testing.T) {
 	if !reflect.DeepEqual(m, want) {
 		t.Errorf("got %+v (haconf %+v), want %+v", m, m.Haconf, want)
 	}
+	m, err = ParseMaintenanceConfig(readCIB(t, "cibadmin-215-crm_config-bootstrap-true.xml"))
+	if err != nil || m.Bootstrap != "true" || m.BootstrapID != "cib-bootstrap-options-maintenance-mode" || m.Haconf != nil || m.Others != nil {
+		t.Errorf("crm_attribute's maintenance-mode: %+v, %v", m, err)
+	}
 	// An edited rule: the end is unknown.
 	edited := strings.Replace(string(MaintenanceSet(until)), `operation="lt"`, `operation="gt"`, 1)
 	m, _ = ParseMaintenanceConfig([]byte(edited))
