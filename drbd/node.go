@@ -169,7 +169,7 @@ func (n *Node) clusterView(ctx context.Context, resource string) *ClusterView {
 		}
 	}
 	for _, r := range mon.Resources {
-		if r.Agent == "ocf:heartbeat:IPaddr2" && r.Role != pacemaker.RoleStopped {
+		if isVIP(r.Agent) && r.Role != pacemaker.RoleStopped {
 			v.VIPOn = append(v.VIPOn, r.Nodes...)
 		}
 	}
@@ -179,6 +179,12 @@ func (n *Node) clusterView(ctx context.Context, resource string) *ClusterView {
 		}
 	}
 	return v
+}
+
+// isVIP reports whether a resource agent is a virtual IP: haconf's own
+// (ocf:haconf:vip) or IPaddr2 (CIBs from before haconf had its agent).
+func isVIP(agent string) bool {
+	return agent == "ocf:haconf:vip" || agent == "ocf:heartbeat:IPaddr2"
 }
 
 // backing finds out whether the backing disk is an LVM volume, and its size.

@@ -36,6 +36,8 @@ const (
 	DefaultConfigPath = "/etc/haconf/haconf.yaml"
 	// FenceLabAgent is the lab fence agent's name (installed by haconf lab).
 	FenceLabAgent = "fence_haconf_lab"
+	// OCFDir holds haconf's resource agent wrappers (provider "haconf").
+	OCFDir = "usr/lib/ocf/resource.d/haconf"
 )
 
 // File is one rendered file.
@@ -89,24 +91,30 @@ type data struct {
 
 	RabbitMQDir    string
 	RabbitMQPolicy string
+
+	Agent string // the OCF agent a wrapper runs
 }
 
 type spec struct {
-	tmpl string
-	path string
-	mode fs.FileMode
+	tmpl  string
+	path  string
+	mode  fs.FileMode
+	agent string
 }
 
 func specs(c *config.Config) []spec {
 	return []spec{
-		{"drbd.res.tmpl", "etc/drbd.d/" + c.DRBD.Resource + ".res", 0o644},
-		{"corosync.conf.tmpl", "etc/corosync/corosync.conf", 0o644},
-		{"cib.xml.tmpl", "etc/haconf/cib.xml", 0o640},
-		{"haproxy.cfg.tmpl", "etc/haproxy/haproxy.cfg", 0o644},
-		{"mariadb.cnf.tmpl", "etc/mysql/mariadb.conf.d/90-haconf.cnf", 0o644},
-		{"rabbitmq.conf.tmpl", "etc/rabbitmq/rabbitmq.conf", 0o644},
-		{"rabbitmq-env.conf.tmpl", "etc/rabbitmq/rabbitmq-env.conf", 0o644},
-		{"haconf-watchdog.service.tmpl", "etc/systemd/system/haconf-watchdog.service", 0o644},
+		{"drbd.res.tmpl", "etc/drbd.d/" + c.DRBD.Resource + ".res", 0o644, ""},
+		{"corosync.conf.tmpl", "etc/corosync/corosync.conf", 0o644, ""},
+		{"cib.xml.tmpl", "etc/haconf/cib.xml", 0o640, ""},
+		{"haproxy.cfg.tmpl", "etc/haproxy/haproxy.cfg", 0o644, ""},
+		{"mariadb.cnf.tmpl", "etc/mysql/mariadb.conf.d/90-haconf.cnf", 0o644, ""},
+		{"rabbitmq.conf.tmpl", "etc/rabbitmq/rabbitmq.conf", 0o644, ""},
+		{"rabbitmq-env.conf.tmpl", "etc/rabbitmq/rabbitmq-env.conf", 0o644, ""},
+		{"haconf-watchdog.service.tmpl", "etc/systemd/system/haconf-watchdog.service", 0o644, ""},
+		// haconf's own resource agents, run by Pacemaker (see templates/cib.xml.tmpl).
+		{"ocf-agent.sh.tmpl", OCFDir + "/mariadb", 0o755, "mariadb"},
+		{"ocf-agent.sh.tmpl", OCFDir + "/vip", 0o755, "vip"},
 	}
 }
 
@@ -168,6 +176,7 @@ func Render(c *config.Config, node string, o Options) ([]File, error) {
 	var out []File
 	for _, s := range specs(c) {
 		var b bytes.Buffer
+		d.Agent = s.agent
 		if err := parsed.ExecuteTemplate(&b, s.tmpl, d); err != nil {
 			return nil, fmt.Errorf("render %s: %w", s.path, err)
 		}

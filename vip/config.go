@@ -11,7 +11,7 @@ import (
 // serves on it.
 type Config struct {
 	Address   string     `yaml:"address"`   // address/prefix, e.g. 192.0.2.10/24
-	Interface string     `yaml:"interface"` // NIC that carries it; empty lets IPaddr2 choose by route
+	Interface string     `yaml:"interface"` // NIC that carries it; empty: the one with an address in the VIP's prefix
 	Frontends []Frontend `yaml:"frontends"`
 	// StatsPort serves haproxy's stats page on the VIP (0 disables it).
 	StatsPort int `yaml:"stats_port"`

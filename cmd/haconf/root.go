@@ -121,6 +121,7 @@ are proven by restore, and compute-node failover.`,
 		newSplitBrainCmd(g),
 		newBackupCmd(g),
 		newWatchdogCmd(g),
+		newOCFCmd(),
 		newMaintenanceCmd(g),
 	)
 	return root
