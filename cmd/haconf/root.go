@@ -123,6 +123,7 @@ are proven by restore, and compute-node failover.`,
 		newWatchdogCmd(g),
 		newOCFCmd(),
 		newMaintenanceCmd(g),
+		newSwitchoverCmd(g),
 	)
 	return root
 }
