@@ -194,7 +194,7 @@ func (a *assessor) pacemaker() Layer {
 	}
 	m := a.mon
 	if m.MaintenanceAll {
-		l.add(StateDegraded, "maintenance-mode is on: Pacemaker starts, stops and recovers nothing")
+		l.add(StateDegraded, "maintenance-mode is on%s: Pacemaker starts, stops and recovers nothing", maintenanceWhy(a.s.Pacemaker.Maintenance, a.s.Time))
 	}
 	if m.DC == "" {
 		l.add(StateDegraded, "no DC elected: the cluster makes no decisions")
@@ -851,4 +851,22 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// maintenanceWhy says who set maintenance mode and when it ends.
+func maintenanceWhy(st *pacemaker.MaintenanceState, now time.Time) string {
+	if st == nil {
+		return ""
+	}
+	switch {
+	case st.Source == pacemaker.SourceHaconf && !st.Until.IsZero():
+		return fmt.Sprintf(" until %s (haconf maintenance, %s left; it ends by itself)", pacemaker.FormatCIBTime(st.Until), st.Until.Sub(now).Round(time.Minute))
+	case st.Source == pacemaker.SourceHaconf:
+		return " with no end (haconf maintenance on --no-expiry; haconf maintenance off ends it)"
+	case st.Source == pacemaker.SourceBootstrap:
+		return " with no end (cib-bootstrap-options; haconf maintenance off ends it)"
+	case st.Source == pacemaker.SourceOther:
+		return " (cluster_property_set " + st.SetID + ")"
+	}
+	return ""
 }

@@ -289,6 +289,26 @@ func TestAssess(t *testing.T) {
 			reasons: []string{"maintenance-mode is on: Pacemaker starts, stops and recovers nothing"},
 		},
 		{
+			name: "maintenance window",
+			mod: func(t *testing.T, s *Snapshot) {
+				s.Pacemaker = monFacts(t, "maintenance")
+				s.Pacemaker.Maintenance = &pacemaker.MaintenanceState{On: true, Source: pacemaker.SourceHaconf, SetID: pacemaker.MaintenanceSetID, Until: now.Add(45 * time.Minute)}
+			},
+			verdict: Degraded,
+			layers:  map[string]State{LayerPacemaker: StateDegraded},
+			reasons: []string{"maintenance-mode is on until 2026-11-21 12:45:00Z (haconf maintenance, 45m0s left; it ends by itself): Pacemaker starts, stops and recovers nothing"},
+		},
+		{
+			name: "permanent maintenance",
+			mod: func(t *testing.T, s *Snapshot) {
+				s.Pacemaker = monFacts(t, "maintenance")
+				s.Pacemaker.Maintenance = &pacemaker.MaintenanceState{On: true, Source: pacemaker.SourceBootstrap, SetID: pacemaker.BootstrapSetID}
+			},
+			verdict: Degraded,
+			layers:  map[string]State{LayerPacemaker: StateDegraded},
+			reasons: []string{"maintenance-mode is on with no end (cib-bootstrap-options; haconf maintenance off ends it): Pacemaker starts, stops and recovers nothing"},
+		},
+		{
 			name: "RabbitMQ mirrors not synchronised",
 			mod: func(t *testing.T, s *Snapshot) {
 				s.RabbitMQ = rabbitFacts(t, "two-running", "ha-all-manual", "mirror-unsynchronised")

@@ -166,7 +166,23 @@ func (c Collectors) pacemaker(ctx context.Context) PacemakerFacts {
 	if err != nil {
 		return PacemakerFacts{Error: err.Error()}
 	}
+	if f.Mon.MaintenanceAll {
+		// Who set it and until when: the cluster properties say.
+		if out, err := c.Run.Run(ctx, "cibadmin", "--query", "--scope", "crm_config"); err == nil {
+			if m, err := pacemaker.ParseMaintenanceConfig(out); err == nil {
+				st := m.State(true, c.now())
+				f.Maintenance = &st
+			}
+		}
+	}
 	return f
+}
+
+func (c Collectors) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }
 
 func (c Collectors) drbd(ctx context.Context) DRBDFacts {

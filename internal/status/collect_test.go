@@ -14,6 +14,7 @@ import (
 
 	"github.com/haconf/haconf/drbd"
 	"github.com/haconf/haconf/internal/runner"
+	"github.com/haconf/haconf/pacemaker"
 )
 
 // fakeNode is ctl1 as its tools see it. It keeps the state of each layer
@@ -30,6 +31,7 @@ type fakeNode struct {
 	rabbitPolicies      string
 	rabbitQueues        string
 	vipHere             bool
+	crmConfig           string // cibadmin --query --scope crm_config ("" fails)
 	// hang makes a command block, ignoring its context, until release
 	// is closed.
 	hang    map[string]bool
@@ -76,6 +78,11 @@ func (n *fakeNode) Run(ctx context.Context, name string, args ...string) ([]byte
 		return out, nil
 	case "crm_mon":
 		return fixture(n.t, "crm_mon", "crm_mon-215-xml-sim-"+n.mon+".xml"), nil
+	case "cibadmin":
+		if n.crmConfig == "" {
+			return fail(1, "cibadmin: Signon to CIB failed")
+		}
+		return []byte(n.crmConfig), nil
 	case "cat":
 		return fixture(n.t, "drbd", "proc-drbd-84-"+n.drbd+".txt"), nil
 	case "rabbitmqctl":
@@ -317,5 +324,36 @@ func TestMySQLProbe(t *testing.T) {
 	}
 	if data, _ := json.Marshal(f); bytes.Contains(data, []byte("s3cret-value")) {
 		t.Errorf("password in facts: %s", data)
+	}
+}
+
+
+// While maintenance-mode is on, status reads the cluster properties to say
+// who set it and when it ends; when they cannot be read it still reports it.
+func TestCollectMaintenanceWindow(t *testing.T) {
+	n := newFakeNode(t)
+	n.mon = "maintenance"
+	c := collectors(n)
+	if s := c.Collect(context.Background()); s.Pacemaker.Maintenance != nil || s.Pacemaker.Error != "" {
+		t.Fatalf("unreadable properties: maintenance %+v, error %q", s.Pacemaker.Maintenance, s.Pacemaker.Error)
+	}
+	n.set(func(n *fakeNode) {
+		n.crmConfig = "<crm_config>" + string(pacemaker.MaintenanceSet(now.Add(45*time.Minute))) + "</crm_config>"
+	})
+	s := c.Collect(context.Background())
+	want := pacemaker.MaintenanceState{On: true, Source: pacemaker.SourceHaconf, SetID: pacemaker.MaintenanceSetID, Until: now.Add(45 * time.Minute)}
+	if s.Pacemaker.Maintenance == nil || *s.Pacemaker.Maintenance != want {
+		t.Fatalf("maintenance = %+v", s.Pacemaker.Maintenance)
+	}
+	if r := Assess(s); !strings.Contains(strings.Join(r.Reasons, "; "), "maintenance-mode is on until 2026-11-21 12:45:00Z") {
+		t.Errorf("reasons %q", r.Reasons)
+	}
+	// Not in maintenance: the properties are not read.
+	n.set(func(n *fakeNode) { n.mon = "healthy"; n.calls = nil })
+	c.Collect(context.Background())
+	for _, call := range n.calls {
+		if strings.HasPrefix(call, "cibadmin") {
+			t.Errorf("read the properties while not in maintenance: %s", call)
+		}
 	}
 }

@@ -95,7 +95,10 @@ type PacemakerFacts struct {
 	TargetRoles map[string]string `json:"target_roles,omitempty"`
 	// Fenced is the fencing history, newest last.
 	Fenced []FenceEvent `json:"fence_history,omitempty"`
-	Error  string       `json:"error,omitempty"`
+	// Maintenance says where maintenance-mode comes from and when it ends
+	// (read from the cluster properties only while it is on).
+	Maintenance *pacemaker.MaintenanceState `json:"maintenance,omitempty"`
+	Error       string                      `json:"error,omitempty"`
 }
 
 // Ban is a location constraint that keeps a resource off a node.
