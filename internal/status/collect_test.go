@@ -327,7 +327,6 @@ func TestMySQLProbe(t *testing.T) {
 	}
 }
 
-
 // While maintenance-mode is on, status reads the cluster properties to say
 // who set it and when it ends; when they cannot be read it still reports it.
 func TestCollectMaintenanceWindow(t *testing.T) {
