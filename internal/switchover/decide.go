@@ -110,6 +110,10 @@ func (d Decision) Failed() []Check {
 // OK reports whether the switchover may go ahead.
 func (d Decision) OK() bool { return !d.AlreadyActive && d.To != "" && len(d.Failed()) == 0 }
 
+// minPromotionScore is the lowest promotion score the DRBD agent gives
+// data it calls good (1000: UpToDate locally; 10000 with the peer too).
+const minPromotionScore = 1000
+
 // Check names, in the order they are reported.
 const (
 	CheckCluster     = "cluster"
@@ -165,11 +169,15 @@ func Decide(p Pair, target string, f Facts) Decision {
 	d.Checks = append(d.Checks, checkServices(p, m, d.From, d.To))
 	d.Checks = append(d.Checks, checkDRBD(p, f, d.To))
 
+	// The DRBD agent rates its data with the promotion score: 10000 as
+	// good as it gets, 1000 good locally (peer unknown), 10 or 5 a bad
+	// idea, none: do not promote.
 	score := m.Attributes[d.To][p.PromotionAttr()]
-	if n, err := strconv.Atoi(score); err == nil && n > 0 || score == "INFINITY" {
+	if n, err := strconv.Atoi(score); err == nil && n >= minPromotionScore || score == "INFINITY" {
 		add(CheckPromotion, nil, fmt.Sprintf("%s=%s on %s", p.PromotionAttr(), score, d.To))
 	} else {
-		add(CheckPromotion, []string{fmt.Sprintf("%s has no positive DRBD promotion score (%s=%q): the DRBD agent does not consider its data promotable", orUnknown(d.To), p.PromotionAttr(), score)}, "")
+		add(CheckPromotion, []string{fmt.Sprintf("%s's DRBD promotion score is %s=%q (at least %d needed): the DRBD agent does not consider its data good enough to promote",
+			orUnknown(d.To), p.PromotionAttr(), score, minPromotionScore)}, "")
 	}
 
 	var cs []string

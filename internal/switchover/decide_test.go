@@ -93,7 +93,7 @@ func TestDecide(t *testing.T) {
 			f.DRBD.Connection, f.DRBD.PeerDisk, f.DRBD.PeerRole = drbd.ConnConnecting, drbd.DiskDUnknown, drbd.RoleUnknown
 			return f
 		}, wantFrom: "ctl1", wantTo: "ctl2", wantFailed: map[string]string{
-			CheckNodes: "ctl2 is offline", CheckDRBD: "ctl2's disk is DUnknown", CheckPromotion: "ctl2 has no positive DRBD promotion score",
+			CheckNodes: "ctl2 is offline", CheckDRBD: "ctl2's disk is DUnknown", CheckPromotion: `ctl2's DRBD promotion score is master-drbd-r0=""`,
 		}},
 		{name: "target unclean", facts: func(t *testing.T) Facts {
 			f := facts(t, "ctl1-active")
@@ -192,6 +192,11 @@ func TestDecide(t *testing.T) {
 			}
 			return f
 		}, target: "ctl2", wantTo: "ctl2", wantFailed: map[string]string{CheckServices: "Promoted on no node", CheckConstraints: "cli-ban"}},
+		{name: "target's data rated a bad idea by the DRBD agent", facts: func(t *testing.T) Facts {
+			f := facts(t, "ctl1-active")
+			f.Mon.Attributes["ctl2"]["master-drbd-r0"] = "10"
+			return f
+		}, wantFrom: "ctl1", wantTo: "ctl2", wantFailed: map[string]string{CheckPromotion: `master-drbd-r0="10" (at least 1000 needed)`}},
 		{name: "not a controller", target: "ctl3", facts: func(t *testing.T) Facts { return facts(t, "ctl1-active") }, wantFrom: "ctl1", wantTo: "ctl3",
 			wantFailed: map[string]string{CheckNodes: "ctl3 is not one of the controllers", CheckPromotion: "ctl3"}},
 	} {
