@@ -3,6 +3,8 @@ package lab
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -365,8 +367,13 @@ func newSplitBrainLab(t *testing.T, policy string) *sbLab {
 		t.Fatalf("the lab config has no %q to replace:\n%s", old, cfg)
 	}
 	cfg = bytes.Replace(cfg, old, []byte("    policy: "+policy+"\n    incident_dir: /var/lib/haconf/incidents\n"), 1)
+	// The watchdogs sign peer requests with a key derived from the
+	// corosync authkey, which bootstrap would install: the same on both.
+	authkey := make([]byte, 64)
+	rand.Read(authkey)
 	for _, n := range []string{"ctl1", "ctl2"} {
 		s.shIn(n, string(cfg), "mkdir -p /etc/haconf /var/log/haconf && cat > "+sbConfig)
+		s.shIn(n, hex.EncodeToString(authkey), "mkdir -p /etc/corosync && umask 077 && cat > /etc/corosync/authkey && chmod 0400 /etc/corosync/authkey")
 		// The rendered split-brain handler runs /usr/local/bin/haconf;
 		// the lab installs haconf in /usr/local/sbin.
 		s.sh(n, "ln -sf "+haconfBin+" /usr/local/bin/haconf")
