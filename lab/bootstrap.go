@@ -65,7 +65,8 @@ func (l *Lab) put(ctx context.Context, c *Client, node, path string, mode os.Fil
 // Bootstrap does what the playbook does on real controllers: places
 // haconf.yaml and the secrets file in both nodes, then runs `haconf
 // bootstrap` in both at the same time. Then it creates the demo's MariaDB
-// user lab (password lab), reachable through the VIP from the host.
+// and RabbitMQ user lab (password lab), reachable through the VIP from the
+// host.
 func (l *Lab) Bootstrap(ctx context.Context, extraArgs ...string) ([]BootstrapResult, error) {
 	c, err := l.Client()
 	if err != nil {
@@ -95,8 +96,10 @@ func (l *Lab) Bootstrap(ctx context.Context, extraArgs ...string) ([]BootstrapRe
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			argv := append([]string{"/usr/local/sbin/haconf", "bootstrap", "-c", NodeConfigPath, "--node", n.Name, "--secrets", NodeSecretsPath}, extraArgs...)
-			r, err := c.Exec(ctx, n.Name, ExecRequest{Argv: argv, Timeout: "15m"})
+			// UML nodes on a shared 2-core host: RabbitMQ's first cluster
+			// join alone can take minutes, more than bootstrap's default.
+			argv := append([]string{"/usr/local/sbin/haconf", "bootstrap", "-c", NodeConfigPath, "--node", n.Name, "--secrets", NodeSecretsPath, "--timeout", "10m"}, extraArgs...)
+			r, err := c.Exec(ctx, n.Name, ExecRequest{Argv: argv, Timeout: "25m"})
 			results[i] = BootstrapResult{Node: n.Name, Output: string(r.Stdout) + string(r.Stderr), ExitCode: r.ExitCode, Took: time.Since(start)}
 			if err != nil {
 				results[i].ExitCode = -1
@@ -135,6 +138,22 @@ func (l *Lab) createDemoUser(ctx context.Context, c *Client) error {
 	}
 	if r.ExitCode != 0 {
 		return fmt.Errorf("%s: create the lab MariaDB user: %s", node, strings.TrimSpace(string(r.Stderr)))
+	}
+	// RabbitMQ's user lab/lab (guest only works from localhost); users are
+	// cluster-wide, so one node does it. The password goes on stdin.
+	r, err = c.Exec(ctx, node, ExecRequest{Argv: []string{"rabbitmqctl", "add_user", "lab"}, Stdin: []byte("lab\n"), Timeout: "3m"})
+	if err != nil {
+		return err
+	}
+	if out := string(r.Stdout) + string(r.Stderr); r.ExitCode != 0 && !strings.Contains(out, "already_exists") && !strings.Contains(out, "already exists") {
+		return fmt.Errorf("%s: create the lab RabbitMQ user: exit %d: %s", node, r.ExitCode, strings.TrimSpace(out))
+	}
+	r, err = c.Exec(ctx, node, ExecRequest{Argv: []string{"rabbitmqctl", "set_permissions", "-p", "/", "lab", ".*", ".*", ".*"}, Timeout: "3m"})
+	if err != nil {
+		return err
+	}
+	if r.ExitCode != 0 {
+		return fmt.Errorf("%s: RabbitMQ permissions for lab: exit %d: %s", node, r.ExitCode, strings.TrimSpace(string(r.Stderr)))
 	}
 	return nil
 }

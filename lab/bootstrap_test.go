@@ -10,7 +10,8 @@ import (
 // TestLabBootstrapFailover is issue 5's claim on real nodes: haconf
 // bootstrap on both fresh controllers gives a running pair; a second run
 // changes nothing; crashing the active node while a client writes through
-// the VIP loses no acknowledged row, the crashed node is fenced and, started
+// the VIP and publishes confirmed messages to the mirrored queue loses no
+// acknowledged row and no confirmed message, the crashed node is fenced and, started
 // again, rejoins as the standby.
 func TestLabBootstrapFailover(t *testing.T) {
 	l, _ := newTestLab(t)
@@ -55,9 +56,12 @@ func TestLabBootstrapFailover(t *testing.T) {
 	if fr.Committed == 0 || fr.Found != fr.Committed {
 		t.Fatalf("acknowledged rows: %d, on the survivor: %d", fr.Committed, fr.Found)
 	}
+	if m := fr.Messages; m == nil || m.Confirmed == 0 || m.Missing != 0 {
+		t.Fatalf("confirmed RabbitMQ messages: %+v", m)
+	}
 	fenced := false
 	for _, p := range fr.Phases {
-		fenced = fenced || p.Name == "fenced"
+		fenced = fenced || p.Name == PhaseFenced
 	}
 	if !fenced {
 		t.Errorf("the survivor never showed %s fenced (phases %v)", fr.Crashed, fr.Phases)

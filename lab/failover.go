@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/haconf/haconf/rabbitmq"
 )
 
 // Phase is when the survivor first showed one step of the takeover,
@@ -29,6 +31,17 @@ type FailoverResult struct {
 	// of them the survivor has: they must be equal.
 	Committed int `json:"committed"`
 	Found     int `json:"found"`
+	// Messages published with publisher confirms to a mirrored queue
+	// through the crash: every confirmed one must be in the queue after.
+	Messages *MessageCheck `json:"messages,omitempty"`
+}
+
+// MessageCheck is the RabbitMQ side of a failover.
+type MessageCheck struct {
+	Confirmed   int           `json:"confirmed"`
+	Missing     int           `json:"missing"`
+	Unconfirmed int           `json:"unconfirmed"`
+	LongestGap  time.Duration `json:"longest_gap_ns"`
 }
 
 func (r FailoverResult) String() string {
@@ -38,6 +51,9 @@ func (r FailoverResult) String() string {
 		fmt.Fprintf(&b, "  %-28s %5.1fs\n", p.Name, p.After.Seconds())
 	}
 	fmt.Fprintf(&b, "  committed rows: %d, present on %s: %d\n", r.Committed, r.Survivor, r.Found)
+	if m := r.Messages; m != nil {
+		fmt.Fprintf(&b, "  confirmed messages: %d, missing: %d (longest wait for a confirm %.1fs)\n", m.Confirmed, m.Missing, m.LongestGap.Seconds())
+	}
 	return b.String()
 }
 
@@ -114,17 +130,25 @@ func (l *Lab) Failover(ctx context.Context) (FailoverResult, error) {
 			}
 		}
 	}()
-	time.Sleep(2 * time.Second) // steady writes first
-
-	// The phase watcher: the survivor's view, twice a second.
-	phases := map[string]time.Duration{}
-	var order []string
-	note := func(name string, at time.Duration) {
-		if _, seen := phases[name]; !seen {
-			phases[name] = at
-			order = append(order, name)
+	// The messages: persistent, with publisher confirms, to a queue the
+	// cluster's policy mirrors, through the VIP (then either controller).
+	var pub *rabbitmq.Publisher
+	pubDone := make(chan error, 1)
+	{
+		pub = &rabbitmq.Publisher{Endpoint: demoAMQP(), Queue: "haconf-failover", Interval: 20 * time.Millisecond}
+		go func() {
+			_, err := pub.Run(wctx)
+			pubDone <- err
+		}()
+		wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := pub.WaitConfirmed(wait, 20)
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("no confirmed messages through the VIP before the crash: %w", err)
 		}
 	}
+	time.Sleep(2 * time.Second) // steady writes first
+
 	mu.Lock()
 	crashAt = time.Now()
 	mu.Unlock()
@@ -140,39 +164,29 @@ func (l *Lab) Failover(ctx context.Context) (FailoverResult, error) {
 		mu.Lock()
 		done := !firstAfter.IsZero()
 		mu.Unlock()
-		if done && len(phases) >= 6 {
+		if done {
 			break
 		}
 		if time.Now().After(deadline) {
 			stopWriter()
-			return res, fmt.Errorf("no successful write through the VIP within 3 minutes of crashing %s (phases seen: %v)", active, order)
+			phases, _ := l.failoverPhases(ctx, c, active, res.Survivor, crashAt, 0)
+			return res, fmt.Errorf("no successful write through the VIP within 3 minutes of crashing %s (phases seen: %v)", active, phases)
 		}
-		mon, err := crmMon(ctx, c, res.Survivor)
-		at := time.Since(crashAt)
-		if err == nil {
-			for _, n := range mon.Nodes {
-				if n.Name == active && (!n.Online || n.Unclean) {
-					note("detected ("+active+" lost)", at)
-				}
-				if n.Name == active && !n.Online && !n.Unclean {
-					note("fenced", at)
-				}
-			}
-			for _, x := range mon.Resources {
-				on := len(x.Nodes) == 1 && x.Nodes[0] == res.Survivor
-				switch {
-				case x.Promotable && x.Role == "Promoted" && on:
-					note("DRBD promoted", at)
-				case x.ID == "fs-haconf" && x.Role == "Started" && on:
-					note("filesystem mounted", at)
-				case x.ID == "mariadb" && x.Role == "Started" && on:
-					note("MariaDB started", at)
-				case x.ID == "vip" && x.Role == "Started" && on:
-					note("VIP up", at)
-				}
-			}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The survivor's Pacemaker log says when each step happened (its
+	// clock is the host's: UML reads the host's time).
+	if res.Phases, err = l.failoverPhases(ctx, c, active, res.Survivor, crashAt, 60*time.Second); err != nil {
+		return res, err
+	}
+	if pub != nil {
+		before := len(pub.Result().Confirmed)
+		wait, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err := pub.WaitConfirmed(wait, before+20)
+		cancel()
+		if err != nil {
+			return res, fmt.Errorf("no confirmed message through the VIP after the crash (%d before it): %w", before, err)
 		}
-		time.Sleep(500 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
 	stopWriter()
@@ -182,8 +196,20 @@ func (l *Lab) Failover(ctx context.Context) (FailoverResult, error) {
 	res.Committed = len(committed)
 	ids := append([]int64(nil), committed...)
 	mu.Unlock()
-	for _, name := range order {
-		res.Phases = append(res.Phases, Phase{Name: name, After: phases[name]})
+	if pub != nil {
+		if err := <-pubDone; err != nil {
+			return res, fmt.Errorf("publisher: %w", err)
+		}
+		r := pub.Result()
+		d, err := rabbitmq.Drain(ctx, demoAMQP(), pub.Queue)
+		if err != nil {
+			return res, fmt.Errorf("drain the queue on %s: %w", res.Survivor, err)
+		}
+		v := rabbitmq.Verify(r, d)
+		res.Messages = &MessageCheck{Confirmed: v.Confirmed, Missing: len(v.Missing), Unconfirmed: len(r.Unconfirmed), LongestGap: r.LongestGap}
+		if err := v.Err(); err != nil {
+			return res, fmt.Errorf("RabbitMQ on %s: %w", res.Survivor, err)
+		}
 	}
 	// Every acknowledged commit must be on the survivor.
 	rows, err := db.QueryContext(ctx, "SELECT id FROM failover WHERE id > ?", base)
@@ -206,4 +232,94 @@ func (l *Lab) Failover(ctx context.Context) (FailoverResult, error) {
 		return res, fmt.Errorf("%d of %d acknowledged rows are missing on %s", res.Committed-res.Found, res.Committed, res.Survivor)
 	}
 	return res, nil
+}
+
+// demoAMQP reaches the lab's RabbitMQ as user lab (password lab, created
+// by Bootstrap): through the VIP first, then either controller.
+func demoAMQP() rabbitmq.Endpoint {
+	addrs := []string{VIP.String() + ":5672"}
+	for _, n := range Nodes {
+		addrs = append(addrs, n.Mgmt.String()+":5672")
+	}
+	return rabbitmq.Endpoint{Addrs: addrs, User: "lab", Password: "lab", DialTimeout: time.Second}
+}
+
+// failoverPhases reads the survivor's Pacemaker log for the takeover's
+// steps after crashAt, waiting up to wait for the VIP's start to appear.
+func (l *Lab) failoverPhases(ctx context.Context, c *Client, crashed, survivor string, crashAt time.Time, wait time.Duration) ([]Phase, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		r, err := c.Exec(ctx, survivor, ExecRequest{Argv: []string{"grep", "-E", phasePattern, "/var/log/pacemaker/pacemaker.log"}, Timeout: "20s"})
+		if err != nil {
+			return nil, err
+		}
+		phases := ParseFailoverLog(r.Stdout, crashed, survivor, crashAt)
+		if len(phases) > 0 && phases[len(phases)-1].Name == PhaseVIP || time.Now().After(deadline) {
+			return phases, nil
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// Failover phases, in the order a takeover goes through them.
+const (
+	PhaseDetected   = "detected"
+	PhaseFenced     = "fenced"
+	PhasePromoted   = "DRBD promoted"
+	PhaseMounted    = "filesystem mounted"
+	PhaseMariaDB    = "MariaDB started"
+	PhaseVIP        = "VIP up"
+	phasePattern    = `state is now lost|was terminated|Result of (promote|start) operation`
+	pacemakerLayout = "Jan _2 15:04:05.000"
+)
+
+// ParseFailoverLog finds the takeover's steps in a Pacemaker 2.1 detail
+// log (pacemaker.log) after since: the crashed node lost, fenced, then the
+// survivor's promote of DRBD and starts of the filesystem, MariaDB and the
+// VIP. Times are relative to since. The log has no year: since's is used.
+func ParseFailoverLog(log []byte, crashed, survivor string, since time.Time) []Phase {
+	type match struct {
+		name string
+		ok   func(line string) bool
+	}
+	result := func(op, rsc string) func(string) bool {
+		what, where := "Result of "+op+" operation for "+rsc, " on "+survivor+": ok"
+		return func(line string) bool { return strings.Contains(line, what) && strings.Contains(line, where) }
+	}
+	steps := []match{
+		{PhaseDetected, func(line string) bool { return strings.Contains(line, "Node "+crashed+" state is now lost") }},
+		{PhaseFenced, func(line string) bool {
+			return strings.Contains(line, "Peer "+crashed+" was terminated") && strings.Contains(line, ": OK")
+		}},
+		{PhasePromoted, result("promote", "drbd-")},
+		{PhaseMounted, result("start", "fs-haconf")},
+		{PhaseMariaDB, result("start", "mariadb")},
+		{PhaseVIP, result("start", "vip")},
+	}
+	seen := map[string]time.Duration{}
+	for _, line := range strings.Split(string(log), "\n") {
+		if len(line) < len(pacemakerLayout) {
+			continue
+		}
+		at, err := time.ParseInLocation(pacemakerLayout, line[:len(pacemakerLayout)], since.Location())
+		if err != nil {
+			continue
+		}
+		at = at.AddDate(since.Year(), 0, 0)
+		if at.Before(since) {
+			continue
+		}
+		for _, m := range steps {
+			if _, done := seen[m.name]; !done && m.ok(line) {
+				seen[m.name] = at.Sub(since)
+			}
+		}
+	}
+	var out []Phase
+	for _, m := range steps {
+		if d, ok := seen[m.name]; ok {
+			out = append(out, Phase{Name: m.name, After: d})
+		}
+	}
+	return out
 }
