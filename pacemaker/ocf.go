@@ -22,6 +22,9 @@ const (
 	OCFErrInstalled     = 5
 	OCFErrConfigured    = 6
 	OCFNotRunning       = 7
+	// OCFRunningPromoted is a promotable resource's monitor result when it
+	// runs in the promoted role.
+	OCFRunningPromoted = 8
 )
 
 // OCFError is an agent failure with the OCF exit code Pacemaker acts on.
@@ -56,6 +59,19 @@ type Agent interface {
 	// Monitor returns nil when running, ErrNotRunning when cleanly stopped,
 	// another error when failed.
 	Monitor(ctx context.Context) error
+}
+
+// RunningPromoted is what a promotable agent's Monitor returns when the
+// resource runs promoted (exit code 8, not a failure).
+var RunningPromoted = &OCFError{Code: OCFRunningPromoted, Reason: "running promoted"}
+
+// PromotableAgent is an Agent for a promotable clone.
+type PromotableAgent interface {
+	Agent
+	Promote(ctx context.Context) error
+	Demote(ctx context.Context) error
+	// Notify handles clone notifications (OCF_RESKEY_CRM_meta_notify_*).
+	Notify(ctx context.Context) error
 }
 
 // OCFEnv is the environment Pacemaker passes to an agent.
@@ -102,6 +118,23 @@ func RunAgent(ctx context.Context, a Agent, action string, env OCFEnv, stdout, s
 	switch action {
 	case "validate-all":
 		err = a.Validate()
+	case "promote", "demote", "notify":
+		pa, ok := a.(PromotableAgent)
+		if !ok {
+			fmt.Fprintf(stderr, "ocf-exit-reason:%s is only for promotable agents\n", action)
+			return OCFErrUnimplemented
+		}
+		if err = a.Validate(); err != nil {
+			break
+		}
+		switch action {
+		case "promote":
+			err = pa.Promote(ctx)
+		case "demote":
+			err = pa.Demote(ctx)
+		default:
+			err = pa.Notify(ctx)
+		}
 	case "start", "stop", "monitor", "status", "probe":
 		if err = a.Validate(); err != nil {
 			// A probe or stop with unusable parameters must not report
@@ -134,7 +167,7 @@ func RunAgent(ctx context.Context, a Agent, action string, env OCFEnv, stdout, s
 	if errors.As(err, &oe) {
 		code = oe.Code
 	}
-	if code == OCFNotRunning && (action == "monitor" || action == "status" || action == "probe") {
+	if (code == OCFNotRunning || code == OCFRunningPromoted) && (action == "monitor" || action == "status" || action == "probe") {
 		return code
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -152,6 +185,8 @@ type OCFMetaData struct {
 	// Timeouts of start, stop, monitor (default op timeouts Pacemaker shows).
 	Start, Stop, Monitor time.Duration
 	MonitorInterval      time.Duration
+	// Promotable lists promote, demote and notify.
+	Promotable bool
 }
 
 // OCFParam is one parameter in OCF meta-data.
@@ -181,6 +216,10 @@ func (m OCFMetaData) String() string {
 	fmt.Fprintf(&b, "</parameters>\n<actions>\n")
 	fmt.Fprintf(&b, "<action name=\"start\" timeout=\"%s\"/>\n<action name=\"stop\" timeout=\"%s\"/>\n", secs(m.Start), secs(m.Stop))
 	fmt.Fprintf(&b, "<action name=\"monitor\" timeout=\"%s\" interval=\"%s\"/>\n", secs(m.Monitor), secs(m.MonitorInterval))
+	if m.Promotable {
+		fmt.Fprintf(&b, "<action name=\"promote\" timeout=\"90s\"/>\n<action name=\"demote\" timeout=\"90s\"/>\n<action name=\"notify\" timeout=\"90s\"/>\n")
+		fmt.Fprintf(&b, "<action name=\"monitor\" role=\"Promoted\" timeout=\"%s\" interval=\"%s\"/>\n", secs(m.Monitor), secs(m.MonitorInterval-time.Second))
+	}
 	fmt.Fprintf(&b, "<action name=\"validate-all\" timeout=\"10s\"/>\n<action name=\"meta-data\" timeout=\"5s\"/>\n</actions>\n</resource-agent>\n")
 	return b.String()
 }

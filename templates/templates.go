@@ -115,6 +115,7 @@ func specs(c *config.Config) []spec {
 		// haconf's own resource agents, run by Pacemaker (see templates/cib.xml.tmpl).
 		{"ocf-agent.sh.tmpl", OCFDir + "/mariadb", 0o755, "mariadb"},
 		{"ocf-agent.sh.tmpl", OCFDir + "/vip", 0o755, "vip"},
+		{"ocf-agent.sh.tmpl", OCFDir + "/drbd", 0o755, "drbd"},
 	}
 }
 

@@ -556,8 +556,12 @@ Leaves the lab running: haconf lab down stops it.`,
 			}
 			step("haconf status")
 			status()
-			fmt.Fprintf(w, "\nFailover: %.1fs from the crash of %s until a write through the VIP succeeded on %s; %d of %d acknowledged rows kept.\nThe lab keeps running; stop it with: haconf lab down\n",
+			fmt.Fprintf(w, "\nFailover: %.1fs from the crash of %s until a write through the VIP succeeded on %s; %d of %d acknowledged rows kept",
 				fr.Failover.Seconds(), fr.Crashed, fr.Survivor, fr.Found, fr.Committed)
+			if m := fr.Messages; m != nil {
+				fmt.Fprintf(w, "; %d of %d confirmed messages kept", m.Confirmed-m.Missing, m.Confirmed)
+			}
+			fmt.Fprintf(w, ".\nThe lab keeps running; stop it with: haconf lab down\n")
 			return nil
 		},
 	}

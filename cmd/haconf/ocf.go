@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/haconf/haconf/drbd"
 	"github.com/haconf/haconf/internal/runner"
 	"github.com/haconf/haconf/mysql"
 	"github.com/haconf/haconf/pacemaker"
@@ -20,7 +21,8 @@ var ocfAgents = map[string]func(pacemaker.OCFEnv) pacemaker.Agent{
 		a.Daemon = runner.Exec{}.StartDaemon
 		return a
 	},
-	"vip": func(env pacemaker.OCFEnv) pacemaker.Agent { return vip.AgentFromEnv(env, runner.Exec{}) },
+	"vip":  func(env pacemaker.OCFEnv) pacemaker.Agent { return vip.AgentFromEnv(env, runner.Exec{}) },
+	"drbd": func(env pacemaker.OCFEnv) pacemaker.Agent { return drbd.AgentFromEnv(env, runner.Exec{}) },
 }
 
 func newOCFCmd() *cobra.Command {

@@ -3,6 +3,8 @@ package bootstrap
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -556,16 +558,75 @@ func (b *Bootstrap) crmMon(ctx context.Context) (pacemaker.CrmMon, error) {
 	return pacemaker.ParseCrmMon(out)
 }
 
+// AgentsAttribute is the permanent node attribute in which each node
+// says which of haconf's resource agents it has installed (a digest of
+// the wrappers): the first node pushes a CIB only once its peer has them,
+// or Pacemaker would probe the peer, find "not installed", and believe
+// the resource stopped there - while it still runs.
+const AgentsAttribute = "haconf-agents"
+
+// agentsDigest identifies the resource agent wrappers this node renders.
+func (b *Bootstrap) agentsDigest() (string, error) {
+	files, err := templates.Render(b.Cfg, b.Node, templates.Options{DRBDVersion: b.DRBDVersion})
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, f := range files {
+		if strings.HasPrefix(f.Path, templates.OCFDir+"/") {
+			fmt.Fprintf(h, "%s\x00%o\x00%s\x00", f.Path, f.Mode, f.Content)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+// waitPeerAgents waits until the peer announces the same agents.
+func (b *Bootstrap) waitPeerAgents(ctx context.Context, digest string) error {
+	peer := b.peerName()
+	deadline := time.Now().Add(b.Timeout)
+	var have string
+	for {
+		out, err := b.run(ctx, "crm_attribute", "-N", peer, "-n", AgentsAttribute, "-l", "forever", "-G", "-q")
+		if have = strings.TrimSpace(string(out)); err == nil && have == digest {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if have == "" {
+				have = "none"
+			}
+			return fmt.Errorf("%s has not installed this version of haconf's resource agents (its %s is %s, this node's %s) after %v: run haconf bootstrap on %s too, before the CIB that uses them can be pushed", peer, AgentsAttribute, have, digest, b.Timeout, peer)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
 func (b *Bootstrap) cib(ctx context.Context) (bool, string, error) {
+	if b.DryRun {
+		if !b.First() {
+			return false, "the first node pushes the CIB", nil
+		}
+		return true, "would replace the CIB configuration section with /etc/haconf/cib.xml unless it already matches", nil
+	}
+	digest, err := b.agentsDigest()
+	if err != nil {
+		return false, "", err
+	}
+	// Set only when it differs: an unchanged re-run leaves the CIB epoch alone.
+	if out, err := b.run(ctx, "crm_attribute", "-N", b.Node, "-n", AgentsAttribute, "-l", "forever", "-G", "-q"); err != nil || strings.TrimSpace(string(out)) != digest {
+		if _, err := b.run(ctx, "crm_attribute", "-N", b.Node, "-n", AgentsAttribute, "-l", "forever", "-v", digest); err != nil {
+			return false, "", err
+		}
+	}
 	if !b.First() {
 		return false, "the first node pushes the CIB", nil
 	}
 	rendered, err := os.ReadFile(filepath.Join(b.Root, "etc/haconf/cib.xml"))
-	if err != nil && !b.DryRun {
+	if err != nil {
 		return false, "", err
-	}
-	if b.DryRun {
-		return true, "would replace the CIB configuration section with /etc/haconf/cib.xml unless it already matches", nil
 	}
 	live, err := b.run(ctx, "cibadmin", "--query", "--scope", "configuration")
 	if err != nil {
@@ -574,6 +635,9 @@ func (b *Bootstrap) cib(ctx context.Context) (bool, string, error) {
 	updates := pacemaker.ConfigurationUpdates(rendered, live)
 	if len(updates) == 0 {
 		return false, "CIB configuration already matches", nil
+	}
+	if err := b.waitPeerAgents(ctx, digest); err != nil {
+		return false, "", err
 	}
 	var scopes []string
 	for _, u := range updates {
