@@ -224,3 +224,56 @@ func crmMon(ctx context.Context, c *Client, node string) (pacemaker.CrmMon, erro
 	}
 	return pacemaker.ParseCrmMon(r.Stdout)
 }
+
+// WaitSettled waits until the pair is whole again after a rejoin: every
+// resource instance started on both nodes (RabbitMQ included: a queue is
+// only mirrored to a running node) and DRBD UpToDate on both sides - the
+// state a failover must start from to be fair.
+func (l *Lab) WaitSettled(ctx context.Context, timeout time.Duration) error {
+	c, err := l.Client()
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	why := "nothing read yet"
+	for time.Now().Before(deadline) {
+		why = l.unsettled(ctx, c)
+		if why == "" {
+			return nil
+		}
+		time.Sleep(2 * time.Second)
+	}
+	return fmt.Errorf("the pair did not settle within %v: %s", timeout, why)
+}
+
+// unsettled says what is not yet whole ("" when everything is).
+func (l *Lab) unsettled(ctx context.Context, c *Client) string {
+	mon, err := crmMon(ctx, c, Nodes[0].Name)
+	if err != nil {
+		return err.Error()
+	}
+	running := map[string]int{}
+	for _, r := range mon.Resources {
+		switch {
+		case r.Failed:
+			return r.ID + " failed"
+		case r.Role == "Started" || r.Role == "Promoted" || r.Role == "Unpromoted":
+			running[r.ID] += len(r.Nodes)
+		default:
+			return fmt.Sprintf("%s is %s", r.ID, r.Role)
+		}
+	}
+	for _, id := range []string{"rabbitmq", "drbd-r0"} {
+		if running[id] != 2 {
+			return fmt.Sprintf("%s runs on %d nodes", id, running[id])
+		}
+	}
+	r, err := c.Exec(ctx, Nodes[0].Name, ExecRequest{Argv: []string{"cat", "/proc/drbd"}})
+	if err != nil {
+		return err.Error()
+	}
+	if !strings.Contains(string(r.Stdout), "ds:UpToDate/UpToDate") {
+		return "DRBD is not UpToDate on both nodes"
+	}
+	return ""
+}

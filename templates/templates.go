@@ -116,6 +116,7 @@ func specs(c *config.Config) []spec {
 		{"ocf-agent.sh.tmpl", OCFDir + "/mariadb", 0o755, "mariadb"},
 		{"ocf-agent.sh.tmpl", OCFDir + "/vip", 0o755, "vip"},
 		{"ocf-agent.sh.tmpl", OCFDir + "/drbd", 0o755, "drbd"},
+		{"ocf-agent.sh.tmpl", OCFDir + "/fs", 0o755, "fs"},
 	}
 }
 
