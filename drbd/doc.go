@@ -9,4 +9,8 @@
 // goes through a small runner interface (internal/runner in production, a
 // stateful fake in tests), one per node, so the split-brain [Engine] can be
 // driven from the CLI, the watchdog or a lab test alike.
+//
+// Pacemaker drives the resource and its filesystem through haconf's own
+// OCF agents, [Agent] (ocf:haconf:drbd, a promotable clone) and [FSAgent]
+// (ocf:haconf:fs), run as `haconf ocf drbd|fs ACTION`.
 package drbd
