@@ -143,6 +143,10 @@ func TestRunAgentCodes(t *testing.T) {
 	if c := pacemaker.RunAgent(context.Background(), AgentFromEnv(bad), "monitor", bad, io.Discard, io.Discard, log); c != pacemaker.OCFNotRunning {
 		t.Fatalf("probe with bad parameters: %d, want 7", c)
 	}
+	recurring := env(map[string]string{"OCF_RESKEY_datadir": "relative/dir", "OCF_RESKEY_CRM_meta_interval": "10000"})
+	if c := pacemaker.RunAgent(context.Background(), AgentFromEnv(recurring), "monitor", recurring, io.Discard, io.Discard, log); c != pacemaker.OCFErrConfigured {
+		t.Fatalf("recurring monitor with bad parameters: %d, want 6", c)
+	}
 	if c := pacemaker.RunAgent(context.Background(), AgentFromEnv(good), "reload-agent", good, io.Discard, io.Discard, log); c != pacemaker.OCFErrUnimplemented {
 		t.Fatalf("unknown action: %d", c)
 	}

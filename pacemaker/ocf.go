@@ -137,13 +137,15 @@ func RunAgent(ctx context.Context, a Agent, action string, env OCFEnv, stdout, s
 		}
 	case "start", "stop", "monitor", "status", "probe":
 		if err = a.Validate(); err != nil {
-			// A probe or stop with unusable parameters must not report
-			// a failure Pacemaker would answer by fencing: nothing runs.
-			if action != "start" {
+			// A probe (interval 0) or stop with unusable parameters must
+			// not report a failure Pacemaker would answer by fencing:
+			// nothing can run with them. A recurring monitor reports it.
+			iv := env.Getenv("OCF_RESKEY_CRM_meta_interval")
+			switch {
+			case action == "stop":
+				err = nil
+			case action != "start" && (iv == "" || iv == "0"):
 				err = ErrNotRunning
-				if action == "stop" {
-					err = nil
-				}
 			}
 			break
 		}
