@@ -139,23 +139,62 @@ func (l *Lab) createDemoUser(ctx context.Context, c *Client) error {
 	if r.ExitCode != 0 {
 		return fmt.Errorf("%s: create the lab MariaDB user: %s", node, strings.TrimSpace(string(r.Stderr)))
 	}
-	// RabbitMQ's user lab/lab (guest only works from localhost); users are
-	// cluster-wide, so one node does it. The password goes on stdin.
-	r, err = c.Exec(ctx, node, ExecRequest{Argv: []string{"rabbitmqctl", "add_user", "lab"}, Stdin: []byte("lab\n"), Timeout: "3m"})
+	return l.createRabbitUser(ctx, c, node)
+}
+
+// createRabbitUser creates RabbitMQ's user lab/lab (guest only works from
+// localhost). Users are cluster-wide, so one node does it; right after
+// bootstrap the rabbitmq-cluster agent may still be restarting a node to
+// join it, so each node is tried in turn for up to 5 minutes. The password
+// goes on stdin.
+func (l *Lab) createRabbitUser(ctx context.Context, c *Client, first string) error {
+	order := []string{first}
+	for _, n := range Nodes {
+		if n.Name != first {
+			order = append(order, n.Name)
+		}
+	}
+	var last error
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		for _, node := range order {
+			if last = rabbitUser(ctx, c, node); last == nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return last
+}
+
+func rabbitUser(ctx context.Context, c *Client, node string) error {
+	r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"rabbitmqctl", "add_user", "lab"}, Stdin: []byte("lab\n"), Timeout: "3m"})
 	if err != nil {
 		return err
 	}
 	if out := string(r.Stdout) + string(r.Stderr); r.ExitCode != 0 && !strings.Contains(out, "already_exists") && !strings.Contains(out, "already exists") {
-		return fmt.Errorf("%s: create the lab RabbitMQ user: exit %d: %s", node, r.ExitCode, strings.TrimSpace(out))
+		return fmt.Errorf("%s: create the lab RabbitMQ user: exit %d: %s", node, r.ExitCode, firstLine(out))
 	}
 	r, err = c.Exec(ctx, node, ExecRequest{Argv: []string{"rabbitmqctl", "set_permissions", "-p", "/", "lab", ".*", ".*", ".*"}, Timeout: "3m"})
 	if err != nil {
 		return err
 	}
 	if r.ExitCode != 0 {
-		return fmt.Errorf("%s: RabbitMQ permissions for lab: exit %d: %s", node, r.ExitCode, strings.TrimSpace(string(r.Stderr)))
+		return fmt.Errorf("%s: RabbitMQ permissions for lab: exit %d: %s", node, r.ExitCode, firstLine(string(r.Stderr)))
 	}
 	return nil
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // ActiveNode returns the node where Pacemaker runs MariaDB.

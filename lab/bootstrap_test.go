@@ -17,7 +17,7 @@ func TestLabBootstrapFailover(t *testing.T) {
 	l, _ := newTestLab(t)
 	// Bootstrap alone waits minutes for MariaDB and RabbitMQ on UML nodes:
 	// this test gets its own, longer budget.
-	budget := 20 * time.Minute
+	budget := 30 * time.Minute
 	if dl, ok := t.Deadline(); ok && time.Until(dl)-time.Minute < budget {
 		budget = time.Until(dl) - time.Minute
 	}
