@@ -264,11 +264,11 @@ func crmMon(ctx context.Context, c *Client, node string) (pacemaker.CrmMon, erro
 	return pacemaker.ParseCrmMon(r.Stdout)
 }
 
-// WaitSettled waits until the pair is whole again after a rejoin: every
-// resource instance started on both nodes (RabbitMQ included: a queue is
-// only mirrored to a running node) and DRBD UpToDate on both sides - the
-// state a failover must start from to be fair.
-func (l *Lab) WaitSettled(ctx context.Context, timeout time.Duration) error {
+// WaitSettled waits until the pair is whole again after a rejoin: DRBD
+// UpToDate on both sides, every resource started, and with rabbit,
+// RabbitMQ running on both nodes (a queue is only mirrored to a running
+// node) - the state a failover must start from to be fair.
+func (l *Lab) WaitSettled(ctx context.Context, timeout time.Duration, rabbit bool) error {
 	c, err := l.Client()
 	if err != nil {
 		return err
@@ -276,7 +276,7 @@ func (l *Lab) WaitSettled(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	why := "nothing read yet"
 	for time.Now().Before(deadline) {
-		why = l.unsettled(ctx, c)
+		why = l.unsettled(ctx, c, rabbit)
 		if why == "" {
 			return nil
 		}
@@ -286,7 +286,7 @@ func (l *Lab) WaitSettled(ctx context.Context, timeout time.Duration) error {
 }
 
 // unsettled says what is not yet whole ("" when everything is).
-func (l *Lab) unsettled(ctx context.Context, c *Client) string {
+func (l *Lab) unsettled(ctx context.Context, c *Client, rabbit bool) string {
 	mon, err := crmMon(ctx, c, Nodes[0].Name)
 	if err != nil {
 		return err.Error()
@@ -294,6 +294,7 @@ func (l *Lab) unsettled(ctx context.Context, c *Client) string {
 	running := map[string]int{}
 	for _, r := range mon.Resources {
 		switch {
+		case r.ID == "rabbitmq" && !rabbit:
 		case r.Failed:
 			return r.ID + " failed"
 		case r.Role == "Started" || r.Role == "Promoted" || r.Role == "Unpromoted":
@@ -302,7 +303,11 @@ func (l *Lab) unsettled(ctx context.Context, c *Client) string {
 			return fmt.Sprintf("%s is %s", r.ID, r.Role)
 		}
 	}
-	for _, id := range []string{"rabbitmq", "drbd-r0"} {
+	need := []string{"drbd-r0"}
+	if rabbit {
+		need = append(need, "rabbitmq")
+	}
+	for _, id := range need {
 		if running[id] != 2 {
 			return fmt.Sprintf("%s runs on %d nodes", id, running[id])
 		}
