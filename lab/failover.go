@@ -259,10 +259,12 @@ func demoAMQP() rabbitmq.Endpoint {
 
 // failoverPhases reads the survivor's Pacemaker log for the takeover's
 // steps after crashAt, waiting up to wait for the VIP's start to appear.
+// grep -a: a node that was powered off once has NUL blocks in its log
+// (lost page cache), and grep would only say "binary file matches".
 func (l *Lab) failoverPhases(ctx context.Context, c *Client, crashed, survivor string, crashAt time.Time, wait time.Duration) ([]Phase, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		r, err := c.Exec(ctx, survivor, ExecRequest{Argv: []string{"grep", "-E", phasePattern, "/var/log/pacemaker/pacemaker.log"}, Timeout: "20s"})
+		r, err := c.Exec(ctx, survivor, ExecRequest{Argv: []string{"grep", "-a", "-E", phasePattern, "/var/log/pacemaker/pacemaker.log"}, Timeout: "20s"})
 		if err != nil {
 			return nil, err
 		}
