@@ -23,15 +23,9 @@ func TestConfigurationUpdatesWithCibadmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := templates.Render(c, "ctl1", templates.Options{DRBDVersion: "9"})
+	rendered, err := templates.RenderCIB(c, "ctl1", templates.Options{DRBDVersion: "9"})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var rendered []byte
-	for _, f := range files {
-		if f.Path == "etc/haconf/cib.xml" {
-			rendered = f.Content
-		}
 	}
 	ctx := context.Background()
 	dir := t.TempDir()

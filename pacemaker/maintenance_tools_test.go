@@ -72,15 +72,9 @@ func steadyCIB(t *testing.T) (cibFile, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := templates.Render(c, "ctl1", templates.Options{DRBDVersion: "9"})
+	rendered, err := templates.RenderCIB(c, "ctl1", templates.Options{DRBDVersion: "9"})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var rendered []byte
-	for _, f := range files {
-		if f.Path == "etc/haconf/cib.xml" {
-			rendered = f.Content
-		}
 	}
 	dir := t.TempDir()
 	sim := &pacemaker.Simulator{R: runner.Exec{}, Dir: dir}

@@ -36,6 +36,8 @@ const (
 	DefaultConfigPath = "/etc/haconf/haconf.yaml"
 	// FenceLabAgent is the lab fence agent's name (installed by haconf lab).
 	FenceLabAgent = "fence_haconf_lab"
+	// CIBPath is where the rendered CIB goes, relative to the root.
+	CIBPath = "etc/haconf/cib.xml"
 	// OCFDir holds haconf's resource agent wrappers (provider "haconf").
 	OCFDir = "usr/lib/ocf/resource.d/haconf"
 )
@@ -106,7 +108,7 @@ func specs(c *config.Config) []spec {
 	return []spec{
 		{"drbd.res.tmpl", "etc/drbd.d/" + c.DRBD.Resource + ".res", 0o644, ""},
 		{"corosync.conf.tmpl", "etc/corosync/corosync.conf", 0o644, ""},
-		{"cib.xml.tmpl", "etc/haconf/cib.xml", 0o640, ""},
+		{"cib.xml.tmpl", CIBPath, 0o640, ""},
 		{"haproxy.cfg.tmpl", "etc/haproxy/haproxy.cfg", 0o644, ""},
 		{"mariadb.cnf.tmpl", "etc/mysql/mariadb.conf.d/90-haconf.cnf", 0o644, ""},
 		{"rabbitmq.conf.tmpl", "etc/rabbitmq/rabbitmq.conf", 0o644, ""},
@@ -185,6 +187,20 @@ func Render(c *config.Config, node string, o Options) ([]File, error) {
 		out = append(out, File{Path: s.path, Mode: s.mode, Content: b.Bytes()})
 	}
 	return out, nil
+}
+
+// RenderCIB renders only the CIB for node (see Render).
+func RenderCIB(c *config.Config, node string, o Options) ([]byte, error) {
+	files, err := Render(c, node, o)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if f.Path == CIBPath {
+			return f.Content, nil
+		}
+	}
+	return nil, fmt.Errorf("no %s among the rendered files", CIBPath)
 }
 
 func fences(c *config.Config) []Fence {

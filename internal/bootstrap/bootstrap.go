@@ -624,7 +624,7 @@ func (b *Bootstrap) cib(ctx context.Context) (bool, string, error) {
 	if !b.First() {
 		return false, "the first node pushes the CIB", nil
 	}
-	rendered, err := os.ReadFile(filepath.Join(b.Root, "etc/haconf/cib.xml"))
+	rendered, err := os.ReadFile(filepath.Join(b.Root, templates.CIBPath))
 	if err != nil {
 		return false, "", err
 	}

@@ -98,15 +98,9 @@ func startCluster(t *testing.T) (*simCluster, Pair) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := templates.Render(c, "ctl1", templates.Options{DRBDVersion: "9"})
+	cib, err := templates.RenderCIB(c, "ctl1", templates.Options{DRBDVersion: "9"})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var cib []byte
-	for _, f := range files {
-		if f.Path == "etc/haconf/cib.xml" {
-			cib = f.Content
-		}
 	}
 	dir := t.TempDir()
 	sim := &pacemaker.Simulator{R: runner.Exec{}, Dir: dir}
