@@ -107,10 +107,7 @@ func (a *Agent) Monitor(ctx context.Context) error {
 // Start implements pacemaker.Agent.
 func (a *Agent) Start(ctx context.Context) error {
 	if pid, ok := a.running(); ok {
-		if err := a.waitReady(ctx, pid); err != nil {
-			return err
-		}
-		return nil
+		return a.waitReady(ctx, pid)
 	}
 	if _, err := os.Stat(a.Binary); err != nil {
 		return pacemaker.OCFFail(pacemaker.OCFErrInstalled, "server binary: %v", err)

@@ -98,11 +98,9 @@ func (a *Agent) Start(ctx context.Context) error {
 		}
 	}
 	if a.ARPCount > 0 {
-		if err := a.Announce(ifc, a.Prefix.Addr(), a.ARPCount); err != nil {
-			// The address is up; a missed announcement only delays
-			// clients with a stale ARP entry. Not worth a failed start.
-			return nil
-		}
+		// The address is up; a missed announcement only delays clients
+		// with a stale ARP entry. Not worth a failed start.
+		_ = a.Announce(ifc, a.Prefix.Addr(), a.ARPCount)
 	}
 	return nil
 }
