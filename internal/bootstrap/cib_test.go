@@ -44,7 +44,9 @@ func (f *fakeCIB) RunCmd(ctx context.Context, c runner.Cmd) ([]byte, error) {
 	return nil, errors.New("unexpected " + c.Name + " " + strings.Join(a, " "))
 }
 
-func (f *fakeCIB) StartDaemon(string, []string, string) (int, error) { return 0, errors.New("no daemons") }
+func (f *fakeCIB) StartDaemon(string, []string, string) (int, error) {
+	return 0, errors.New("no daemons")
+}
 
 // The first node pushes a CIB naming haconf's agents only once its peer
 // announces the same agents: an upgrade that pushed earlier made the
