@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -18,7 +19,44 @@ func newDRBDCmd(g *globals) *cobra.Command {
 		Example: `  haconf drbd status
   haconf drbd status -o json`,
 	}
-	cmd.AddCommand(newDRBDStatusCmd(g))
+	cmd.AddCommand(newDRBDStatusCmd(g), newDRBDFencePeerCmd())
+	return cmd
+}
+
+// newDRBDFencePeerCmd is DRBD's fence-peer handler (see drbd.FencePeer).
+// DRBD runs it with DRBD_RESOURCE and DRBD_MINOR set and reads the exit
+// code; what it did goes to stderr and to /var/log/haconf/drbd-handlers.log
+// (a kernel-run handler's output is otherwise lost).
+func newDRBDFencePeerCmd() *cobra.Command {
+	var clone string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:    "fence-peer --clone CLONE",
+		Short:  "DRBD fence-peer handler: keep the peer from being promoted (run by DRBD)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if os.Getenv("DRBD_RESOURCE") == "" {
+				return fmt.Errorf("DRBD_RESOURCE is not set: DRBD runs this handler (fence-peer in the resource's handlers section)")
+			}
+			f := drbd.FencePeerFromEnv(os.Getenv, clone, runner.Exec{Timeout: 30 * time.Second})
+			f.Timeout = timeout
+			start := time.Now()
+			code, what := f.Fence(cmd.Context())
+			line := fmt.Sprintf("%s fence-peer %s: exit %d after %v: %s\n", time.Now().Format(time.RFC3339Nano), f.Resource, code, time.Since(start).Round(time.Millisecond), what)
+			fmt.Fprint(cmd.ErrOrStderr(), line)
+			if err := os.MkdirAll("/var/log/haconf", 0o755); err == nil {
+				if lf, err := os.OpenFile("/var/log/haconf/drbd-handlers.log", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+					lf.WriteString(line)
+					lf.Close()
+				}
+			}
+			return silentExit(code)
+		},
+	}
+	cmd.Flags().StringVar(&clone, "clone", "", "the promotable clone's id in the CIB")
+	cmd.Flags().DurationVar(&timeout, "timeout", 90*time.Second, "how long to wait for Pacemaker to fence an unreachable peer")
+	cmd.MarkFlagRequired("clone")
 	return cmd
 }
 
