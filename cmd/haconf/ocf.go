@@ -12,6 +12,7 @@ import (
 	"github.com/haconf/haconf/internal/runner"
 	"github.com/haconf/haconf/mysql"
 	"github.com/haconf/haconf/pacemaker"
+	"github.com/haconf/haconf/rabbitmq"
 	"github.com/haconf/haconf/vip"
 )
 
@@ -31,6 +32,13 @@ var ocfAgents = map[string]func(pacemaker.OCFEnv) pacemaker.Agent{
 		return a
 	},
 	"drbd": func(env pacemaker.OCFEnv) pacemaker.Agent { return drbd.AgentFromEnv(env, runner.Exec{}) },
+	"rabbitmq": func(env pacemaker.OCFEnv) pacemaker.Agent {
+		a := rabbitmq.AgentFromEnv(env)
+		a.Daemon = runner.Exec{}.StartDaemon
+		// Stderr goes to Pacemaker's log: what start and stop did.
+		a.Log = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("agent", "rabbitmq", "resource", env.Getenv("OCF_RESOURCE_INSTANCE"))
+		return a
+	},
 }
 
 func newOCFCmd() *cobra.Command {
@@ -38,12 +46,14 @@ func newOCFCmd() *cobra.Command {
 		Use:   "ocf AGENT ACTION",
 		Short: "Run one action of a haconf OCF resource agent (called by Pacemaker)",
 		Long: `Pacemaker runs haconf's resource agents (ocf:haconf:mariadb, ocf:haconf:vip,
-ocf:haconf:fs) through wrappers in /usr/lib/ocf/resource.d/haconf/ that exec this command.
+ocf:haconf:fs, ocf:haconf:drbd, ocf:haconf:rabbitmq) through wrappers in
+/usr/lib/ocf/resource.d/haconf/ that exec this command.
 Parameters come from OCF_RESKEY_* environment variables; the exit status is
 the OCF code (0 ok, 7 not running, 1 failed, ...).`,
 		Example: `  OCF_RESKEY_ip=10.251.0.10 OCF_RESKEY_cidr_netmask=24 haconf ocf vip monitor
   OCF_RESKEY_device=/dev/drbd0 OCF_RESKEY_directory=/srv/haconf OCF_RESKEY_fstype=ext4 haconf ocf fs monitor
-  haconf ocf mariadb meta-data`,
+  haconf ocf mariadb meta-data
+  OCF_RESKEY_nodename=rabbit@ctl1 haconf ocf rabbitmq monitor`,
 		Hidden:    true,
 		Args:      cobra.ExactArgs(2),
 		ValidArgs: ocfAgentNames(),
