@@ -144,8 +144,8 @@ func (l *Lab) createDemoUser(ctx context.Context, c *Client) error {
 
 // createRabbitUser creates RabbitMQ's user lab/lab (guest only works from
 // localhost). Users are cluster-wide, so one node does it; right after
-// bootstrap the rabbitmq-cluster agent may still be restarting a node to
-// join it, so each node is tried in turn for up to 5 minutes. The password
+// bootstrap a node may still be booting or joining its peer, so each node
+// is tried in turn for up to 5 minutes. The password
 // goes on stdin.
 func (l *Lab) createRabbitUser(ctx context.Context, c *Client, first string) error {
 	order := []string{first}

@@ -1,9 +1,11 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -258,7 +260,7 @@ func demoAMQP() rabbitmq.Endpoint {
 }
 
 // failoverPhases reads the survivor's Pacemaker log for the takeover's
-// steps after crashAt, waiting up to wait for the VIP's start to appear.
+// steps after crashAt, waiting up to wait for all of them to appear.
 // grep -a: a node that was powered off once has NUL blocks in its log
 // (lost page cache), and grep would only say "binary file matches".
 func (l *Lab) failoverPhases(ctx context.Context, c *Client, crashed, survivor string, crashAt time.Time, wait time.Duration) ([]Phase, error) {
@@ -269,7 +271,7 @@ func (l *Lab) failoverPhases(ctx context.Context, c *Client, crashed, survivor s
 			return nil, err
 		}
 		phases := ParseFailoverLog(r.Stdout, crashed, survivor, crashAt)
-		if len(phases) > 0 && phases[len(phases)-1].Name == PhaseVIP || time.Now().After(deadline) {
+		if len(phases) == phaseCount || time.Now().After(deadline) {
 			return phases, nil
 		}
 		time.Sleep(time.Second)
@@ -284,6 +286,7 @@ const (
 	PhaseMounted    = "filesystem mounted"
 	PhaseMariaDB    = "MariaDB started"
 	PhaseVIP        = "VIP up"
+	phaseCount      = 6
 	phasePattern    = `state is now lost|was terminated|Result of (promote|start) operation`
 	pacemakerLayout = "Jan _2 15:04:05.000"
 )
@@ -291,7 +294,9 @@ const (
 // ParseFailoverLog finds the takeover's steps in a Pacemaker 2.1 detail
 // log (pacemaker.log) after since: the crashed node lost, fenced, then the
 // survivor's promote of DRBD and starts of the filesystem, MariaDB and the
-// VIP. Times are relative to since. The log has no year: since's is used.
+// VIP. Times are relative to since, in the order they happened (the VIP
+// starts before MariaDB since session 3's CIB). The log has no year:
+// since's is used.
 func ParseFailoverLog(log []byte, crashed, survivor string, since time.Time) []Phase {
 	type match struct {
 		name string
@@ -336,5 +341,6 @@ func ParseFailoverLog(log []byte, crashed, survivor string, since time.Time) []P
 			out = append(out, Phase{Name: m.name, After: d})
 		}
 	}
+	slices.SortStableFunc(out, func(a, b Phase) int { return cmp.Compare(a.After, b.After) })
 	return out
 }

@@ -9,6 +9,7 @@ package templates
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io/fs"
@@ -21,7 +22,6 @@ import (
 	"github.com/haconf/haconf/drbd"
 	"github.com/haconf/haconf/internal/config"
 	"github.com/haconf/haconf/pacemaker"
-	"github.com/haconf/haconf/rabbitmq"
 )
 
 //go:embed *.tmpl
@@ -91,8 +91,7 @@ type data struct {
 	Fences      []Fence
 	BinaryLog   bool
 
-	RabbitMQDir    string
-	RabbitMQPolicy string
+	RabbitMQDir string
 
 	Agent string // the OCF agent a wrapper runs
 }
@@ -113,12 +112,14 @@ func specs(c *config.Config) []spec {
 		{"mariadb.cnf.tmpl", "etc/mysql/mariadb.conf.d/90-haconf.cnf", 0o644, ""},
 		{"rabbitmq.conf.tmpl", "etc/rabbitmq/rabbitmq.conf", 0o644, ""},
 		{"rabbitmq-env.conf.tmpl", "etc/rabbitmq/rabbitmq-env.conf", 0o644, ""},
+		{"rabbitmq-definitions.json.tmpl", "etc/rabbitmq/definitions.json", 0o644, ""},
 		{"haconf-watchdog.service.tmpl", "etc/systemd/system/haconf-watchdog.service", 0o644, ""},
 		// haconf's own resource agents, run by Pacemaker (see templates/cib.xml.tmpl).
 		{"ocf-agent.sh.tmpl", OCFDir + "/mariadb", 0o755, "mariadb"},
 		{"ocf-agent.sh.tmpl", OCFDir + "/vip", 0o755, "vip"},
 		{"ocf-agent.sh.tmpl", OCFDir + "/drbd", 0o755, "drbd"},
 		{"ocf-agent.sh.tmpl", OCFDir + "/fs", 0o755, "fs"},
+		{"ocf-agent.sh.tmpl", OCFDir + "/rabbitmq", 0o755, "rabbitmq"},
 	}
 }
 
@@ -130,6 +131,12 @@ var funcs = template.FuncMap{
 		return strings.ReplaceAll(b.String(), `"`, "&#34;"), err
 	},
 	"secs": func(d time.Duration) string { return strconv.Itoa(int(d.Seconds())) + "s" },
+	"inc":  func(i int) int { return i + 1 },
+	// json encodes a value as JSON (a string with its quotes).
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
 }
 
 var parsed = template.Must(template.New("").Funcs(funcs).ParseFS(files, "*.tmpl"))
@@ -173,10 +180,6 @@ func Render(c *config.Config, node string, o Options) ([]File, error) {
 		d.Nodes = append(d.Nodes, NodeData{Node: n, ID: i + 1})
 	}
 	d.Fences = fences(c)
-	if c.RabbitMQ.Mode == rabbitmq.ModeMirrored {
-		p := c.RabbitMQ.Policy
-		d.RabbitMQPolicy = p.Name + " " + p.Pattern + " " + p.PolicyDefinition()
-	}
 	var out []File
 	for _, s := range specs(c) {
 		var b bytes.Buffer

@@ -56,7 +56,7 @@ type Bootstrap struct {
 }
 
 // Steps in order.
-var Steps = []string{"packages", "secrets", "files", "drbd", "initial-sync", "datadir", "cluster-stack", "cib", "resources"}
+var Steps = []string{"packages", "secrets", "files", "rabbitmq", "drbd", "initial-sync", "datadir", "cluster-stack", "cib", "resources"}
 
 // First reports whether this node is the one that does the one-time work
 // (initial sync, filesystem, datadir, CIB): nodes[0].
@@ -82,7 +82,7 @@ func (b *Bootstrap) Run(ctx context.Context) ([]Result, error) {
 		b.Root = "/"
 	}
 	funcs := map[string]func(context.Context) (bool, string, error){
-		"packages": b.packages, "secrets": b.secrets, "files": b.files, "drbd": b.drbdUp,
+		"packages": b.packages, "secrets": b.secrets, "files": b.files, "rabbitmq": b.rabbitmq, "drbd": b.drbdUp,
 		"initial-sync": b.initialSync, "datadir": b.datadir, "cluster-stack": b.clusterStack,
 		"cib": b.cib, "resources": b.resources,
 	}
