@@ -47,6 +47,10 @@ type Agent struct {
 	Port       string // AMQP port, checked on 127.0.0.1
 	LogFile    string // the server's stdout and stderr
 	User       string // the user the server runs as: owns the directories Start creates
+	// Config is rabbitmq.conf, read for the classic_config peer list: a
+	// blank node that is not the first listed (the seed) waits for the
+	// seed before it boots (see Start).
+	Config string
 
 	// Env is added to the server's environment after the variables above
 	// (tests set ports, config files and HOME here). The server also gets
@@ -66,6 +70,7 @@ const (
 	DefaultPort       = "5672"
 	DefaultServerLog  = "/var/log/rabbitmq/haconf-server.log"
 	DefaultUser       = "rabbitmq"
+	DefaultConfig     = "/etc/rabbitmq/rabbitmq.conf"
 )
 
 // How often Start checks the node, and how long Monitor's handshake may
@@ -87,6 +92,7 @@ func AgentFromEnv(env pacemaker.OCFEnv) *Agent {
 		Port:       env.Param("port", DefaultPort),
 		LogFile:    env.Param("log", DefaultServerLog),
 		User:       env.Param("user", DefaultUser),
+		Config:     env.Param("config", DefaultConfig),
 	}
 }
 
@@ -118,6 +124,7 @@ func (a *Agent) MetaData() string {
 			{Name: "port", Short: "AMQP port, checked on 127.0.0.1", Default: DefaultPort},
 			{Name: "log", Short: "file for the server's standard output and error", Default: DefaultServerLog},
 			{Name: "user", Short: "system user the server runs as", Default: DefaultUser},
+			{Name: "config", Short: "rabbitmq.conf, read for the classic_config peer list (a blank node waits for the first listed)", Default: DefaultConfig},
 		},
 		Start: 600 * time.Second, Stop: 120 * time.Second,
 		Monitor: 30 * time.Second, MonitorInterval: 60 * time.Second,
@@ -220,6 +227,9 @@ func (a *Agent) Start(ctx context.Context) error {
 	}, a.Env...)
 	args = append(args, a.Server)
 	begin := time.Now()
+	if err := a.waitSeed(ctx); err != nil {
+		return err
+	}
 	pid, err := a.Daemon("env", args, a.LogFile)
 	if err != nil {
 		return err
@@ -522,4 +532,68 @@ func logTail(path string, n int) string {
 		return "(empty)"
 	}
 	return strings.Join(lines, " | ")
+}
+
+// Seed is the first node of the classic_config peer list in a
+// rabbitmq.conf (cluster_formation.classic_config.nodes.N, lowest N), or
+// "" when there is none.
+func Seed(conf []byte) string {
+	seed, low := "", -1
+	for _, line := range strings.Split(string(conf), "\n") {
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		n, found := strings.CutPrefix(strings.TrimSpace(key), "cluster_formation.classic_config.nodes.")
+		i, err := strconv.Atoi(n)
+		if !found || err != nil {
+			continue
+		}
+		if low < 0 || i < low {
+			seed, low = strings.TrimSpace(value), i
+		}
+	}
+	return seed
+}
+
+// blank reports whether the node has no database yet (it never booted).
+func (a *Agent) blank() bool {
+	_, err := os.Stat(filepath.Join(a.MnesiaBase, a.Nodename, "schema.DAT"))
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// waitSeed holds the first boot of a blank node that is not the seed until
+// the seed answers AMQP. A blank node that finds no peer forms a cluster
+// of its own, and two clusters never merge by themselves: this happened
+// in the lab when the second controller booted blank while the first was
+// restarting. Only the seed may form the cluster; every other blank node
+// joins it.
+func (a *Agent) waitSeed(ctx context.Context) error {
+	if !a.blank() {
+		return nil
+	}
+	conf, err := os.ReadFile(a.Config)
+	if err != nil {
+		return nil // no peer list: nothing to wait for
+	}
+	seed := Seed(conf)
+	_, host, ok := strings.Cut(seed, "@")
+	if seed == "" || seed == a.Nodename || !ok {
+		return nil
+	}
+	addr := net.JoinHostPort(host, a.Port)
+	a.log().Info("blank node: waiting for the seed before the first boot", "node", a.Nodename, "seed", seed, "addr", addr)
+	for {
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := Handshake(hctx, addr)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return pacemaker.OCFFail(pacemaker.OCFErrGeneric, "blank node %s waits for the seed %s (%s does not answer AMQP: %v): only the seed forms the cluster; start it first", a.Nodename, seed, addr, err)
+		case <-time.After(time.Second):
+		}
+	}
 }

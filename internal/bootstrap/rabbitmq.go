@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,6 +53,10 @@ func (b *Bootstrap) rabbitmq(ctx context.Context) (bool, string, error) {
 		// Running without the marker: an install from before this step
 		// (Pacemaker runs it). Its data is the cluster's: leave it.
 		did = append(did, "left the running RabbitMQ's data as it is")
+	} else if peers := clusteredWith(b.path(rabbitMQMnesia), "rabbit@"+b.Node); len(peers) > 0 {
+		// A node that was clustered (an install from before this step)
+		// rejoins its cluster with its own data: never blank it.
+		did = append(did, "left RabbitMQ's data as it is (clustered with "+strings.Join(peers, ", ")+")")
 	} else if entries, _ := os.ReadDir(b.path(rabbitMQMnesia)); len(entries) > 0 {
 		aside := rabbitMQMnesia + ".pre-haconf-" + time.Now().UTC().Format("20060102T150405Z")
 		did = append(did, fmt.Sprintf("moved the package's standalone RabbitMQ data %s to %s (kept) so the broker joins its peer blank", rabbitMQMnesia, aside))
@@ -75,6 +80,22 @@ func (b *Bootstrap) rabbitmq(ctx context.Context) (bool, string, error) {
 		}
 	}
 	return b.report(did, "")
+}
+
+// clusteredWith lists the other nodes a RabbitMQ node's database names as
+// cluster members (its cluster_nodes.config), none for a standalone node.
+func clusteredWith(mnesia, node string) []string {
+	b, err := os.ReadFile(filepath.Join(mnesia, node, "cluster_nodes.config"))
+	if err != nil {
+		return nil
+	}
+	var peers []string
+	for _, f := range strings.FieldsFunc(string(b), func(r rune) bool { return strings.ContainsRune("{}[],.'\" \n\t", r) }) {
+		if strings.Contains(f, "@") && f != node && !slices.Contains(peers, f) {
+			peers = append(peers, f)
+		}
+	}
+	return peers
 }
 
 // path is p under the bootstrap root.

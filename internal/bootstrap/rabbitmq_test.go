@@ -113,3 +113,21 @@ func TestRabbitMQStepLeavesARunningBroker(t *testing.T) {
 		t.Errorf("no marker: %v", err)
 	}
 }
+
+// A node that was clustered keeps its data even when its broker is not
+// running (an upgrade while the node was down): it rejoins with it.
+func TestRabbitMQStepLeavesAClusteredNode(t *testing.T) {
+	h := &fakeBroker{}
+	b, root := rabbitBootstrap(t, h, false)
+	node := filepath.Join(root, rabbitMQMnesia, "rabbit@ctl2")
+	os.MkdirAll(node, 0o750)
+	// As RabbitMQ 3.10.8 writes it.
+	os.WriteFile(filepath.Join(node, "cluster_nodes.config"), []byte("{[rabbit@ctl1,rabbit@ctl2],[rabbit@ctl1,rabbit@ctl2]}.\n"), 0o640)
+	changed, detail, err := b.rabbitmq(context.Background())
+	if err != nil || !changed || !strings.Contains(detail, "clustered with rabbit@ctl1") {
+		t.Fatalf("changed=%v detail=%q err=%v", changed, detail, err)
+	}
+	if _, err := os.Stat(filepath.Join(node, "cluster_nodes.config")); err != nil {
+		t.Errorf("clustered node's data moved: %v", err)
+	}
+}
