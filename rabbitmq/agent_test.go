@@ -128,7 +128,7 @@ func TestAgentMetaData(t *testing.T) {
 	for _, p := range md.Params {
 		params = append(params, p.Name)
 	}
-	if md.Name != "rabbitmq" || strings.Join(params, " ") != "nodename server mnesia_base pid_file port log user" {
+	if md.Name != "rabbitmq" || strings.Join(params, " ") != "nodename server mnesia_base pid_file port log user config" {
 		t.Fatalf("name %q, params %v", md.Name, params)
 	}
 	var actions []string
