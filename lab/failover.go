@@ -93,6 +93,12 @@ type FailoverOptions struct {
 // FailoverWith is Failover with options.
 func (l *Lab) FailoverWith(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 	var res FailoverResult
+	// A crash while an action is in flight (a RabbitMQ start that takes a
+	// minute in the lab) measures Pacemaker waiting for that action, not
+	// the takeover: the pair must be whole first.
+	if err := l.WaitSettled(ctx, 10*time.Minute, o.Messages); err != nil {
+		return res, fmt.Errorf("the pair is not whole before the crash: %w", err)
+	}
 	active, err := l.ActiveNode(ctx)
 	if err != nil {
 		return res, err

@@ -692,6 +692,13 @@ func (b *Bootstrap) resources(ctx context.Context) (bool, string, error) {
 func notStarted(m pacemaker.CrmMon) []string {
 	var out []string
 	for _, r := range m.Resources {
+		// Starting, Stopping, Promoting... are actions still in flight: a
+		// start that later fails must not have been reported as running.
+		settled := r.Role == "Started" || r.Role == "Promoted" || r.Role == "Unpromoted"
+		if !settled && r.Role != "Stopped" && !r.Failed {
+			out = append(out, r.ID+" ("+strings.ToLower(r.Role)+")")
+			continue
+		}
 		if r.Role == "Stopped" || r.Failed {
 			if strings.HasPrefix(r.ID, "fence-") && len(m.Nodes) == 2 && onlineCount(m) < 2 {
 				continue
