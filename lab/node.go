@@ -1,13 +1,15 @@
 package lab
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/haconf/haconf/internal/proc"
 )
 
 // Disk sizes. The files are sparse: they cost only what the nodes write.
@@ -210,10 +212,10 @@ func (l *Lab) gone(n Node) bool {
 	if err != nil {
 		return true
 	}
-	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/stat")
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
 		return true
 	}
-	i := bytes.LastIndexByte(stat, ')')
-	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+	st, err := proc.ReadStat(pid)
+	return err != nil || st.State == 'Z'
 }

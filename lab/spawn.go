@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/haconf/haconf/internal/proc"
 )
 
 // spawn starts a long-lived process in its own session (so its process
@@ -99,27 +101,9 @@ func killGroup(pgid int, wait time.Duration) error {
 
 // groupMembers lists the live (not zombie) processes in process group pgid.
 func groupMembers(pgid int) []int {
-	ents, _ := os.ReadDir("/proc")
 	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(stat[i+1:]))
-		// f[0] state, f[1] ppid, f[2] pgrp
-		if len(f) < 3 || f[0] == "Z" {
-			continue
-		}
-		if g, _ := strconv.Atoi(f[2]); g == pgid {
+	for _, pid := range proc.Pids() {
+		if st, err := proc.ReadStat(pid); err == nil && st.Live() && st.PGRP == pgid {
 			pids = append(pids, pid)
 		}
 	}
@@ -197,21 +181,8 @@ func waitReaped(pgid int, wait time.Duration) {
 }
 
 func groupHasAny(pgid int) bool {
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) {
+	for _, pid := range proc.Pids() {
+		if st, err := proc.ReadStat(pid); err == nil && st.PGRP == pgid {
 			return true
 		}
 	}

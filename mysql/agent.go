@@ -1,7 +1,6 @@
 package mysql
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/haconf/haconf/internal/proc"
 	"github.com/haconf/haconf/pacemaker"
 )
 
@@ -200,12 +200,8 @@ func (a *Agent) Stop(ctx context.Context) error {
 // running reads the pid file and checks that the process is a live
 // MariaDB/MySQL server (not a reused pid).
 func (a *Agent) running() (int, bool) {
-	b, err := os.ReadFile(a.Pid)
+	pid, err := proc.ReadPidFile(a.Pid)
 	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
 		return 0, false
 	}
 	return pid, alive(pid)
@@ -213,20 +209,8 @@ func (a *Agent) running() (int, bool) {
 
 // alive reports whether pid is a running (not zombie) mariadbd or mysqld.
 func alive(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// pid (comm) state ...
-	open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-	if open < 0 || end < open || end+2 >= len(stat) {
-		return false
-	}
-	comm, state := string(stat[open+1:end]), stat[end+2]
-	if state == 'Z' || state == 'X' {
-		return false
-	}
-	return comm == "mariadbd" || comm == "mysqld"
+	s, err := proc.ReadStat(pid)
+	return err == nil && s.Live() && (s.Comm == "mariadbd" || s.Comm == "mysqld")
 }
 
 // logTail is the last lines of the error log (read from its last 4 KiB).

@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/haconf/haconf/internal/proc"
 	"github.com/haconf/haconf/pacemaker"
 )
 
@@ -246,7 +247,7 @@ func (a *Agent) waitReady(ctx context.Context, pid int, begin time.Time) error {
 	defer tick.Stop()
 	for {
 		beam, running := a.running()
-		if !running && !processAlive(pid) {
+		if !running && !proc.Alive(pid) {
 			return a.startFailed(fmt.Sprintf("rabbitmq-server for %s (pid %d) exited while starting", a.Nodename, pid))
 		}
 		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -318,12 +319,8 @@ func (a *Agent) Stop(ctx context.Context) error {
 
 // running reads the pid file and checks that it names a live beam process.
 func (a *Agent) running() (int, bool) {
-	b, err := os.ReadFile(a.PidFile)
+	pid, err := proc.ReadPidFile(a.PidFile)
 	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
 		return 0, false
 	}
 	return pid, isBeam(pid)
@@ -331,29 +328,11 @@ func (a *Agent) running() (int, bool) {
 
 // isBeam reports whether pid is a live Erlang VM.
 func isBeam(pid int) bool {
-	if !processAlive(pid) {
+	if !proc.Alive(pid) {
 		return false
 	}
 	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	return err == nil && bytes.Contains(cmdline, []byte("beam"))
-}
-
-// processAlive reports whether pid exists and is not a zombie.
-func processAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	// pid (comm) state ...
-	end := bytes.LastIndexByte(stat, ')')
-	if end < 0 || end+2 >= len(stat) {
-		return false
-	}
-	state := stat[end+2]
-	return state != 'Z' && state != 'X'
 }
 
 // mkdirOwned creates dir (and missing parents, mode 0755) and gives dir

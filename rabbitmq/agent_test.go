@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haconf/haconf/internal/proc"
 	"github.com/haconf/haconf/internal/runner"
 	"github.com/haconf/haconf/internal/testenv"
 	"github.com/haconf/haconf/pacemaker"
@@ -580,7 +581,7 @@ func (n *agentNode) processes() []int {
 			continue
 		}
 		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err == nil && bytes.Contains(env, want) && processAlive(pid) {
+		if err == nil && bytes.Contains(env, want) && proc.Alive(pid) {
 			pids = append(pids, pid)
 		}
 	}
