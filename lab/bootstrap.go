@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -122,7 +123,53 @@ func (l *Lab) Bootstrap(ctx context.Context, extraArgs ...string) ([]BootstrapRe
 			return results, nil
 		}
 	}
-	return results, l.createDemoUser(ctx, c)
+	if err := l.createDemoUser(ctx, c); err != nil {
+		return results, err
+	}
+	for _, n := range Nodes {
+		if err := l.startWatchdog(ctx, c, n.Name); err != nil {
+			return results, err
+		}
+	}
+	return results, nil
+}
+
+// WatchdogLog is where a lab node's watchdog writes.
+const WatchdogLog = "/var/log/haconf/watchdog.log"
+
+// startWatchdog starts `haconf watchdog` in node unless it runs, as the
+// rendered systemd unit would on a controller (the nodes have no systemd),
+// and waits until it answers on the management network.
+func (l *Lab) startWatchdog(ctx context.Context, c *Client, node string) error {
+	script := "pgrep -f '^/usr/local/sbin/haconf watchdog' >/dev/null || { mkdir -p /var/log/haconf; " +
+		"setsid /usr/local/sbin/haconf watchdog -c " + NodeConfigPath + " >>" + WatchdogLog + " 2>&1 </dev/null & }"
+	r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"sh", "-c", script}})
+	if err != nil {
+		return err
+	}
+	if r.ExitCode != 0 {
+		return fmt.Errorf("%s: start the watchdog: exit %d: %s", node, r.ExitCode, r.Stderr)
+	}
+	n, _ := NodeByName(node)
+	url := "http://" + n.Mgmt.String() + ":9750/healthz"
+	deadline := time.Now().Add(time.Minute)
+	for {
+		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		req, _ := http.NewRequestWithContext(hctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: the watchdog does not answer on %s: %v (see %s)", node, url, err, WatchdogLog)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // createDemoUser creates MariaDB user lab/lab on the node running MariaDB.
@@ -237,6 +284,9 @@ func (l *Lab) WaitRejoined(ctx context.Context, node string, timeout time.Durati
 	}
 	if r.ExitCode != 0 {
 		return fmt.Errorf("%s: haconf bootstrap after restart: exit %d\n%s%s", node, r.ExitCode, r.Stdout, r.Stderr)
+	}
+	if err := l.startWatchdog(ctx, c, node); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
