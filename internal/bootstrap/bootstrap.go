@@ -56,7 +56,7 @@ type Bootstrap struct {
 }
 
 // Steps in order.
-var Steps = []string{"packages", "secrets", "files", "rabbitmq", "drbd", "initial-sync", "datadir", "cluster-stack", "cib", "resources"}
+var Steps = []string{"packages", "secrets", "files", "rabbitmq", "drbd", "initial-sync", "datadir", "cluster-stack", "cib", "resources", "watchdog"}
 
 // First reports whether this node is the one that does the one-time work
 // (initial sync, filesystem, datadir, CIB): nodes[0].
@@ -84,7 +84,7 @@ func (b *Bootstrap) Run(ctx context.Context) ([]Result, error) {
 	funcs := map[string]func(context.Context) (bool, string, error){
 		"packages": b.packages, "secrets": b.secrets, "files": b.files, "rabbitmq": b.rabbitmq, "drbd": b.drbdUp,
 		"initial-sync": b.initialSync, "datadir": b.datadir, "cluster-stack": b.clusterStack,
-		"cib": b.cib, "resources": b.resources,
+		"cib": b.cib, "resources": b.resources, "watchdog": b.watchdog,
 	}
 	var out []Result
 	for _, s := range Steps {
@@ -730,4 +730,30 @@ func opResource(opKey string) string {
 		return opKey
 	}
 	return strings.Join(parts[:len(parts)-2], "_")
+}
+
+// watchdog enables and starts haconf's watchdog under systemd (the unit
+// the files step rendered). Without systemd the node's own init must run
+// `haconf watchdog -c FILE` (the lab starts it itself).
+func (b *Bootstrap) watchdog(ctx context.Context) (bool, string, error) {
+	const unit = "haconf-watchdog"
+	if !systemd() {
+		return false, "no systemd here: run haconf watchdog -c " + templates.DefaultConfigPath + " from this machine's init", nil
+	}
+	enabled, _ := b.run(ctx, "systemctl", "is-enabled", unit)
+	active, _ := b.run(ctx, "systemctl", "is-active", unit)
+	if strings.TrimSpace(string(enabled)) == "enabled" && strings.TrimSpace(string(active)) == "active" {
+		return false, unit + " enabled and running", nil
+	}
+	if b.DryRun {
+		return true, "would enable and start " + unit, nil
+	}
+	// The unit file is new or changed (files step): systemd must reread it.
+	if _, err := b.run(ctx, "systemctl", "daemon-reload"); err != nil {
+		return false, "", err
+	}
+	if _, err := b.run(ctx, "systemctl", "enable", "--now", unit); err != nil {
+		return false, "", err
+	}
+	return true, "enabled and started " + unit, nil
 }
