@@ -160,3 +160,44 @@ func TestSplitBrainCheck(t *testing.T) {
 		t.Fatalf("no split brain: %v", err)
 	}
 }
+
+// stateOnly is a node whose DRBD state is fixed.
+type stateOnly struct{ r drbd.Resource }
+
+func (s stateOnly) State(context.Context, string) (drbd.Resource, error) { return s.r, nil }
+
+// countingEngine counts the evidence gatherings (Plan) a check asks for.
+type countingEngine struct {
+	fakeEngine
+	plans int
+}
+
+func (c *countingEngine) Plan(ctx context.Context, r string, p drbd.Policy) (*drbd.Plan, error) {
+	c.plans++
+	return c.fakeEngine.Plan(ctx, r, p)
+}
+
+// While DRBD still tries to connect (the peer crashed, a link is cut) the
+// check gathers no evidence: it would run crm_mon, lvs, ip and a MariaDB
+// probe every interval on the node taking over. A StandAlone resource (DRBD
+// found the split brain) is planned for.
+func TestSplitBrainCheckWaitsForDRBD(t *testing.T) {
+	for _, tc := range []struct {
+		r     drbd.Resource
+		plans int
+	}{
+		{drbd.Resource{Connection: drbd.ConnConnecting, Role: drbd.RolePrimary, Disk: drbd.DiskUpToDate}, 0},
+		{drbd.Resource{Connection: drbd.ConnConnected, Disk: drbd.DiskUpToDate, PeerDisk: drbd.DiskUpToDate}, 0},
+		{drbd.Resource{Connection: drbd.ConnConnecting, SplitBrain: true}, 1},
+		{drbd.Resource{Connection: drbd.ConnStandAlone}, 1},
+	} {
+		e := &countingEngine{fakeEngine: fakeEngine{planErr: drbd.ErrNoSplitBrain}}
+		c := &SplitBrainCheck{Engine: e, Local: stateOnly{tc.r}, Resource: "r0"}
+		if err := c.Run(context.Background()); err != nil || c.Active() {
+			t.Errorf("%+v: Run = %v, active %v", tc.r, err, c.Active())
+		}
+		if e.plans != tc.plans {
+			t.Errorf("%+v: %d evidence gatherings, want %d", tc.r, e.plans, tc.plans)
+		}
+	}
+}

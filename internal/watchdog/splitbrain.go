@@ -85,7 +85,12 @@ func (c *SplitBrainCheck) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !r.Disconnected() {
+	// Connected, or still trying to connect (a peer that is down, or a
+	// link that is cut): DRBD has found no split brain, which it would
+	// report by dropping to StandAlone. Gathering evidence here would
+	// run crm_mon, lvs, ip and a MariaDB probe every interval on the
+	// survivor while it takes over from a crashed peer.
+	if !r.Disconnected() || r.Connection == drbd.ConnConnecting && !r.SplitBrain {
 		c.set(false, nil)
 		return nil
 	}
