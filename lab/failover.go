@@ -206,7 +206,7 @@ func (l *Lab) FailoverWith(ctx context.Context, o FailoverOptions) (FailoverResu
 		err := pub.WaitConfirmed(wait, before+20)
 		cancel()
 		if err != nil {
-			return res, fmt.Errorf("no confirmed message through the VIP after the crash (%d before it): %w", before, err)
+			return res, fmt.Errorf("no confirmed message through the VIP after the crash (%d before it): %w\n%s", before, err, rabbitDiagnostics(ctx, c, res.Survivor))
 		}
 	}
 	time.Sleep(time.Second)
@@ -263,6 +263,18 @@ func demoAMQP() rabbitmq.Endpoint {
 		addrs = append(addrs, n.Mgmt.String()+":5672")
 	}
 	return rabbitmq.Endpoint{Addrs: addrs, User: "lab", Password: "lab", DialTimeout: time.Second}
+}
+
+// rabbitDiagnostics is what the survivor's RabbitMQ says about itself, for
+// a failover that lost the message path.
+func rabbitDiagnostics(ctx context.Context, c *Client, node string) string {
+	r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"sh", "-c",
+		"rabbitmqctl -q cluster_status 2>&1 | head -30; rabbitmqctl -q list_queues name pid slave_pids synchronised_slave_pids messages 2>&1; " +
+			"tail -n 30 /var/log/rabbitmq/rabbit@" + node + ".log"}, Timeout: "2m"})
+	if err != nil {
+		return node + ": " + err.Error()
+	}
+	return node + " RabbitMQ:\n" + string(r.Stdout) + string(r.Stderr)
 }
 
 // failoverPhases reads the survivor's Pacemaker log for the takeover's

@@ -651,6 +651,16 @@ func (b *Bootstrap) cib(ctx context.Context) (bool, string, error) {
 		os.Remove(f)
 		scopes = append(scopes, u.Scope)
 	}
+	// A pushed nodes section (the whole configuration on a fresh cluster)
+	// drops the permanent node attributes: announce both nodes' agents
+	// again (the peer's equal this node's: waitPeerAgents saw it), or the
+	// next bootstrap of this node, after a crash, waits for the peer's
+	// attribute in vain.
+	for _, n := range []string{b.Node, b.peerName()} {
+		if _, err := b.run(ctx, "crm_attribute", "-N", n, "-n", AgentsAttribute, "-l", "forever", "-v", digest); err != nil {
+			return false, "", err
+		}
+	}
 	return true, "pushed the CIB sections " + strings.Join(scopes, ", "), nil
 }
 

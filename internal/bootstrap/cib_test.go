@@ -39,6 +39,10 @@ func (f *fakeCIB) RunCmd(ctx context.Context, c runner.Cmd) ([]byte, error) {
 		return []byte("<configuration/>"), nil // a fresh CIB: everything differs
 	case c.Name == "cibadmin" && a[0] == "--replace":
 		f.pushed = append(f.pushed, a[2])
+		if a[2] == "configuration" || a[2] == "nodes" {
+			// As Pacemaker does: the new nodes section has no attributes.
+			clear(f.attrs)
+		}
 		return nil, nil
 	}
 	return nil, errors.New("unexpected " + c.Name + " " + strings.Join(a, " "))
@@ -86,6 +90,11 @@ func TestCIBWaitsForThePeersAgents(t *testing.T) {
 		}
 		if len(f.pushed) == 0 {
 			t.Fatal("nothing pushed once the peer had the agents")
+		}
+		// The push dropped the node attributes; both are announced again
+		// (else this node's next bootstrap, after a crash, waits in vain).
+		if f.attrs["ctl1"] != digest || f.attrs["ctl2"] != digest {
+			t.Fatalf("after the push: attrs %v, want both %s", f.attrs, digest)
 		}
 
 		// A peer that never runs bootstrap: a clear error, nothing pushed.
