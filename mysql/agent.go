@@ -128,6 +128,13 @@ func (a *Agent) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	// The error log is the server's (--log-error) and also takes its
+	// stdout and stderr, which the agent opens as root: it must exist and
+	// belong to the server's user, or mariadbd cannot open it ("Can't
+	// create file ... Permission denied" at every start in the lab).
+	if err := ownLog(a.Log, uid, gid); err != nil {
+		return pacemaker.OCFFail(pacemaker.OCFErrGeneric, "error log %s: %v", a.Log, err)
+	}
 	// A pid file left by a crash would make mariadbd refuse nothing, but
 	// it would make Monitor look at a stranger's pid.
 	if err := os.Remove(a.Pid); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -211,6 +218,27 @@ func (a *Agent) running() (int, bool) {
 func alive(pid int) bool {
 	s, err := proc.ReadStat(pid)
 	return err == nil && s.Live() && (s.Comm == "mariadbd" || s.Comm == "mysqld")
+}
+
+// ownLog creates the log file (mode 0640) if needed and gives a root-owned
+// one to uid:gid; a file another user owns is left alone.
+func ownLog(path string, uid, gid int) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid == 0 && uid != 0 {
+		return f.Chown(uid, gid)
+	}
+	return nil
 }
 
 // logTail is the last lines of the error log (read from its last 4 KiB).

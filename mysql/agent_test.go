@@ -581,3 +581,37 @@ func TestHandshakeOverTCPOnlyGreets(t *testing.T) {
 		t.Fatalf("client sent %d packets over TCP", len(sent))
 	}
 }
+
+// The agent opens the error log as root for mariadbd's stdout and stderr;
+// a root-owned log made mariadbd (as mysql) fail to open it at every start.
+func TestOwnLog(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "log", "error.log")
+	if err := ownLog(fresh, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	rootOwned := filepath.Join(dir, "root.log")
+	os.WriteFile(rootOwned, []byte("kept\n"), 0o640)
+	if err := ownLog(rootOwned, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.log")
+	os.WriteFile(other, nil, 0o640)
+	os.Chown(other, 1, 1)
+	if err := ownLog(other, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]uint32{fresh: 65534, rootOwned: 65534, other: 1} {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := st.Sys().(*syscall.Stat_t).Uid; uid != want {
+			t.Errorf("%s: owner %d, want %d", path, uid, want)
+		}
+	}
+	if b, _ := os.ReadFile(rootOwned); string(b) != "kept\n" {
+		t.Errorf("existing log content changed: %q", b)
+	}
+}
