@@ -181,13 +181,17 @@ func (f *FencePeer) Fence(ctx context.Context) (int, string) {
 		peer  string
 		state string
 	)
-	for {
+	for first := true; ; first = false {
 		var err error
 		if v, err = f.query(ctx); err == nil {
 			peer, state = v.peerState(f.Node)
 			if state == peerReachable || state == peerFenced {
 				break
 			}
+		} else if first {
+			// No CIB at all (Pacemaker not running here): nothing to wait
+			// for, as crm-fence-peer.sh, which gives up at once too.
+			return FenceFailed, "cannot read the CIB (is Pacemaker running?): " + err.Error()
 		}
 		if !time.Now().Before(deadline) {
 			if err != nil {

@@ -192,3 +192,23 @@ func TestFencePeerRealCibadmin(t *testing.T) {
 		t.Fatalf("second run: exit %d (%s)", code, what)
 	}
 }
+
+// Without Pacemaker (cibadmin cannot connect) the handler gives up at once,
+// as crm-fence-peer.sh does: DRBD waits for the handler.
+func TestFencePeerWithoutPacemaker(t *testing.T) {
+	slept := 0
+	h := &FencePeer{Resource: "r0", Clone: "drbd-r0-clone", Node: "ctl1", Timeout: time.Minute,
+		Run:   failingRunner{},
+		State: func(context.Context) (Resource, bool, error) { return upToDate, true, nil },
+		Sleep: func(time.Duration) { slept++ }}
+	code, what := h.Fence(context.Background())
+	if code != FenceFailed || slept != 0 || !strings.Contains(what, "is Pacemaker running") {
+		t.Fatalf("exit %d after %d waits: %s", code, slept, what)
+	}
+}
+
+type failingRunner struct{}
+
+func (failingRunner) Run(context.Context, string, ...string) ([]byte, error) {
+	return nil, errors.New("exit status 102: Could not connect to the CIB: Transport endpoint is not connected")
+}
