@@ -46,7 +46,8 @@ func main() {
 	fmt.Print(Table(rounds))
 }
 
-var phases = []string{lab.PhaseDetected, lab.PhaseFenced, lab.PhasePromoted, lab.PhaseMounted, lab.PhaseMariaDB, lab.PhaseVIP}
+// In the order a takeover goes through them (the VIP starts before MariaDB).
+var phases = []string{lab.PhaseDetected, lab.PhaseFenced, lab.PhasePromoted, lab.PhaseMounted, lab.PhaseVIP, lab.PhaseMariaDB}
 
 // Table is the markdown table: one row per round, then median and max.
 func Table(rounds []lab.FailoverResult) string {

@@ -11,7 +11,7 @@ import (
 func TestTable(t *testing.T) {
 	r := func(fail float64, crashed string) lab.FailoverResult {
 		return lab.FailoverResult{Crashed: crashed, Failover: time.Duration(fail * float64(time.Second)), Committed: 10, Found: 10,
-			Phases:   []lab.Phase{{Name: lab.PhaseDetected, After: 4 * time.Second}, {Name: lab.PhaseVIP, After: time.Duration(fail * float64(time.Second))}},
+			Phases:   []lab.Phase{{Name: lab.PhaseDetected, After: 4 * time.Second}, {Name: lab.PhaseMariaDB, After: time.Duration(fail * float64(time.Second))}},
 			Messages: &lab.MessageCheck{Confirmed: 5}}
 	}
 	got := Table([]lab.FailoverResult{r(20, "ctl1"), r(10, "ctl2"), r(15, "ctl1")})
