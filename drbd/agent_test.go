@@ -115,16 +115,7 @@ func TestAgentLifecycle(t *testing.T) {
 	if a.Attribute != "master-drbd-r0" || a.Clone != "drbd-r0-clone" || a.Node != "ctl1" || a.Minor != 0 {
 		t.Fatalf("agent from env: %+v", a)
 	}
-	code := func(err error) int {
-		var oe *pacemaker.OCFError
-		if err == nil {
-			return 0
-		}
-		if errors.As(err, &oe) {
-			return oe.Code
-		}
-		return 1
-	}
+	code := pacemaker.OCFCode
 	if c := code(a.Monitor(ctx)); c != pacemaker.OCFNotRunning {
 		t.Fatalf("probe: %d", c)
 	}

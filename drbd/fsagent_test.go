@@ -328,8 +328,8 @@ func TestFSParameters(t *testing.T) {
 		got := ""
 		if err != nil {
 			got = err.Error()
-			if fsCode(err) != pacemaker.OCFErrConfigured {
-				t.Errorf("%+v: code %d, want %d", a, fsCode(err), pacemaker.OCFErrConfigured)
+			if pacemaker.OCFCode(err) != pacemaker.OCFErrConfigured {
+				t.Errorf("%+v: code %d, want %d", a, pacemaker.OCFCode(err), pacemaker.OCFErrConfigured)
 			}
 		}
 		if got != tc.want {
@@ -349,17 +349,6 @@ func TestFSParameters(t *testing.T) {
 			t.Errorf("%v: check level %d, want %d", tc.kv, got, tc.want)
 		}
 	}
-}
-
-func fsCode(err error) int {
-	if err == nil {
-		return pacemaker.OCFSuccess
-	}
-	var oe *pacemaker.OCFError
-	if errors.As(err, &oe) {
-		return oe.Code
-	}
-	return pacemaker.OCFErrGeneric
 }
 
 func fsEnv(kv ...string) pacemaker.OCFEnv {

@@ -24,17 +24,6 @@ import (
 	"github.com/haconf/haconf/pacemaker"
 )
 
-func ocfCode(err error) int {
-	if err == nil {
-		return pacemaker.OCFSuccess
-	}
-	var oe *pacemaker.OCFError
-	if errors.As(err, &oe) {
-		return oe.Code
-	}
-	return pacemaker.OCFErrGeneric
-}
-
 // newTestAgent initializes a private datadir the way haconf's bootstrap
 // does (root@localhost authenticates by unix_socket) and returns an agent
 // for it, stopped at the end of the test. It needs root.
@@ -74,7 +63,7 @@ func TestAgentLifecycle(t *testing.T) {
 	if err := a.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c := ocfCode(a.Monitor(ctx)); c != pacemaker.OCFNotRunning {
+	if c := pacemaker.OCFCode(a.Monitor(ctx)); c != pacemaker.OCFNotRunning {
 		t.Fatalf("probe before start: code %d, want 7", c)
 	}
 	if err := a.Stop(ctx); err != nil {
@@ -101,7 +90,7 @@ func TestAgentLifecycle(t *testing.T) {
 	for alive(pid) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if c := ocfCode(a.Monitor(ctx)); c != pacemaker.OCFNotRunning {
+	if c := pacemaker.OCFCode(a.Monitor(ctx)); c != pacemaker.OCFNotRunning {
 		t.Fatalf("monitor after kill -9: code %d, want 7", c)
 	}
 	if err := a.Start(ctx); err != nil {
@@ -110,7 +99,7 @@ func TestAgentLifecycle(t *testing.T) {
 	if err := a.Stop(ctx); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
-	if c := ocfCode(a.Monitor(ctx)); c != pacemaker.OCFNotRunning {
+	if c := pacemaker.OCFCode(a.Monitor(ctx)); c != pacemaker.OCFNotRunning {
 		t.Fatalf("monitor after stop: code %d, want 7", c)
 	}
 	if _, err := os.Stat(a.Pid); !errors.Is(err, os.ErrNotExist) {
@@ -121,7 +110,7 @@ func TestAgentLifecycle(t *testing.T) {
 	b := *a
 	b.Datadir = filepath.Join(dir, "not-mounted")
 	err := b.Start(ctx)
-	if c := ocfCode(err); c != pacemaker.OCFErrGeneric || !strings.Contains(err.Error(), "not initialized or not mounted") {
+	if c := pacemaker.OCFCode(err); c != pacemaker.OCFErrGeneric || !strings.Contains(err.Error(), "not initialized or not mounted") {
 		t.Fatalf("start without datadir: code %d, %v", c, err)
 	}
 }

@@ -164,11 +164,7 @@ func RunAgent(ctx context.Context, a Agent, action string, env OCFEnv, stdout, s
 	if err == nil {
 		return OCFSuccess
 	}
-	var oe *OCFError
-	code := OCFErrGeneric
-	if errors.As(err, &oe) {
-		code = oe.Code
-	}
+	code := OCFCode(err)
 	if (code == OCFNotRunning || code == OCFRunningPromoted) && (action == "monitor" || action == "status" || action == "probe") {
 		return code
 	}
@@ -178,6 +174,19 @@ func RunAgent(ctx context.Context, a Agent, action string, env OCFEnv, stdout, s
 	log.Error("ocf action failed", "action", action, "code", code, "err", err)
 	fmt.Fprintf(stderr, "ocf-exit-reason:%s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 	return code
+}
+
+// OCFCode is the exit code an agent action's error stands for: 0 for nil,
+// the code of an OCFError, 1 (generic) for any other error.
+func OCFCode(err error) int {
+	if err == nil {
+		return OCFSuccess
+	}
+	var oe *OCFError
+	if errors.As(err, &oe) {
+		return oe.Code
+	}
+	return OCFErrGeneric
 }
 
 // OCFMetaData renders a minimal meta-data document.

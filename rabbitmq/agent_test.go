@@ -29,17 +29,6 @@ func ocfEnv(kv map[string]string) pacemaker.OCFEnv {
 	return pacemaker.OCFEnv{Getenv: func(k string) string { return kv[k] }}
 }
 
-func ocfCode(err error) int {
-	if err == nil {
-		return pacemaker.OCFSuccess
-	}
-	var oe *pacemaker.OCFError
-	if errors.As(err, &oe) {
-		return oe.Code
-	}
-	return pacemaker.OCFErrGeneric
-}
-
 func TestAgentDefaults(t *testing.T) {
 	a := AgentFromEnv(ocfEnv(nil))
 	host, _ := os.Hostname()
@@ -93,7 +82,7 @@ func TestAgentValidate(t *testing.T) {
 			}
 			continue
 		}
-		if c := ocfCode(err); c != pacemaker.OCFErrConfigured {
+		if c := pacemaker.OCFCode(err); c != pacemaker.OCFErrConfigured {
 			t.Errorf("%v: code %d (%v), want %d", tc.params, c, err, pacemaker.OCFErrConfigured)
 			continue
 		}
@@ -333,7 +322,7 @@ echo $$ >"$0.pid"; exec sleep 60`,
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			err := a.Start(ctx)
-			if c := ocfCode(err); c != pacemaker.OCFErrGeneric || (ctx.Err() != nil) != (tc.name == "timeout") {
+			if c := pacemaker.OCFCode(err); c != pacemaker.OCFErrGeneric || (ctx.Err() != nil) != (tc.name == "timeout") {
 				t.Fatalf("start: code %d, %v", c, err)
 			}
 			if !strings.HasPrefix(err.Error(), tc.want[0]) {
@@ -371,7 +360,7 @@ func TestAgentProbeNeverStarted(t *testing.T) {
 	// A pid file naming a live process that is no Erlang VM (this test).
 	os.MkdirAll(a.MnesiaBase, 0o755)
 	os.WriteFile(a.PidFile, []byte(strconv.Itoa(os.Getpid())), 0o644)
-	if c := ocfCode(a.Monitor(context.Background())); c != pacemaker.OCFNotRunning {
+	if c := pacemaker.OCFCode(a.Monitor(context.Background())); c != pacemaker.OCFNotRunning {
 		t.Fatalf("probe with a reused pid: code %d", c)
 	}
 	if err := a.Stop(context.Background()); err != nil {
