@@ -5,6 +5,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"log"
 	"slices"
 	"strings"
 	"sync"
@@ -64,6 +66,10 @@ func demoDB() (*sql.DB, error) {
 	cfg.User, cfg.Passwd = "lab", "lab"
 	cfg.Net, cfg.Addr, cfg.DBName = "tcp", VIP.String()+":3306", "lab"
 	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = time.Second, 2*time.Second, 2*time.Second
+	// The writer expects failed writes while the VIP moves and counts them;
+	// the driver's own log line for each ("[mysql] packets.go:58 read tcp
+	// ... i/o timeout") would only interleave with the report.
+	cfg.Logger = mysql.Logger(log.New(io.Discard, "", 0))
 	c, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, err
@@ -125,7 +131,10 @@ func (l *Lab) FailoverWith(ctx context.Context, o FailoverOptions) (FailoverResu
 	// The writer: one row at a time, each acknowledged commit recorded.
 	var mu sync.Mutex
 	var committed []int64
-	var crashAt, firstAfter time.Time
+	// crashAt is when the crash was asked for, crashed when it was done:
+	// until then the old node may still acknowledge writes, so the first
+	// write after the failover is the first to start after crashed.
+	var crashAt, crashed, firstAfter time.Time
 	wctx, stopWriter := context.WithCancel(ctx)
 	defer stopWriter()
 	writerDone := make(chan struct{})
@@ -134,12 +143,15 @@ func (l *Lab) FailoverWith(ctx context.Context, o FailoverOptions) (FailoverResu
 		id := base
 		for wctx.Err() == nil {
 			id++
+			mu.Lock()
+			afterCrash := !crashed.IsZero()
+			mu.Unlock()
 			_, err := db.ExecContext(wctx, "INSERT INTO failover VALUES (?, NOW(6))", id)
 			now := time.Now()
 			mu.Lock()
 			if err == nil {
 				committed = append(committed, id)
-				if !crashAt.IsZero() && firstAfter.IsZero() && now.After(crashAt) {
+				if afterCrash && firstAfter.IsZero() {
 					firstAfter = now
 				}
 			}
@@ -176,6 +188,9 @@ func (l *Lab) FailoverWith(ctx context.Context, o FailoverOptions) (FailoverResu
 	if err := l.Crash(ctx, active); err != nil {
 		return res, err
 	}
+	mu.Lock()
+	crashed = time.Now()
+	mu.Unlock()
 	c, err := l.Client()
 	if err != nil {
 		return res, err

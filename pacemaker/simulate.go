@@ -31,6 +31,9 @@ type Simulator struct {
 type Transition struct {
 	CIB     []byte   // the CIB (configuration and status) after the step
 	Summary []string // the "Transition Summary" lines of every round
+	// Graph is the transition graph of the step's first round: the
+	// scheduler's answer to the event, with every action's inputs.
+	Graph *Graph
 }
 
 // maxRounds bounds the settle loop; a stable cluster needs two or three.
@@ -90,9 +93,23 @@ func (s *Simulator) settle(ctx context.Context, in string, firstArgs []string) (
 		out := s.next()
 		args := append([]string{"-x", cur, "-S", "-O", out}, firstArgs...)
 		firstArgs = nil
+		graph := ""
+		if round == 0 {
+			graph = s.next()
+			args = append(args, "-G", graph)
+		}
 		stdout, err := s.R.RunCmd(ctx, runner.Cmd{Name: "crm_simulate", Args: args})
 		if err != nil {
 			return nil, fmt.Errorf("simulate: %w", err)
+		}
+		if graph != "" {
+			b, err := os.ReadFile(graph)
+			if err != nil {
+				return nil, err
+			}
+			if t.Graph, err = ParseGraph(b); err != nil {
+				return nil, fmt.Errorf("%s: %w", graph, err)
+			}
 		}
 		actions := transitionSummary(stdout)
 		t.Summary = append(t.Summary, actions...)

@@ -234,6 +234,28 @@ func TestCrmSimulateFailover(t *testing.T) {
 					t.Errorf("%s still placed on the failed node %s", p.Resource, active)
 				}
 			}
+			// The takeover's critical path: the VIP waits for the promotion
+			// only, not for the filesystem and MariaDB; haproxy binds to it.
+			g := failed.Graph
+			promote := drbdRsc + "_promote_0"
+			for _, w := range []struct {
+				action, first string
+				want          bool
+			}{
+				{"vip_start_0", promote, true},
+				{"vip_start_0", "fs-haconf_start_0", false},
+				{"vip_start_0", "mariadb_start_0", false},
+				{"fs-haconf_start_0", promote, true},
+				{"mariadb_start_0", "fs-haconf_start_0", true},
+				{"haproxy_start_0", "vip_start_0", true},
+				{"haproxy_start_0", "mariadb_start_0", true},
+			} {
+				if !g.Has(w.action) {
+					t.Errorf("the takeover's graph has no %s", w.action)
+				} else if got := g.Waits(w.action, w.first); got != w.want {
+					t.Errorf("in the takeover %s waits for %s: %v, want %v", w.action, w.first, got, w.want)
+				}
+			}
 			fenced := false
 			for _, s := range failed.Summary {
 				if strings.HasPrefix(s, "Fence (reboot) "+active) {

@@ -50,7 +50,9 @@ const (
 	GroupServices         = "g-services"
 )
 
-// Services returns the resources of the service group, in start order.
+// Services returns the resources that run with the promoted DRBD instance:
+// g-services' members and the VIP (its own primitive, started in parallel
+// with the filesystem).
 func (e Expect) Services() []string {
 	out := []string{ResourceFilesystem, ResourceMariaDB}
 	if e.RabbitMQMode == "active-passive" {

@@ -32,7 +32,7 @@ const Group = "g-services"
 type Pair struct {
 	Nodes    []string // the two controllers (haconf.yaml order)
 	Resource string   // DRBD resource, e.g. r0
-	Services []string // the members of g-services, in start order
+	Services []string // what runs with the promoted instance: g-services' members and the VIP
 }
 
 // Clone is the promotable DRBD clone (drbd-r0-clone).
