@@ -68,9 +68,16 @@ type ClusterView struct {
 	Promoted   []string  `json:"promoted"`
 	PromotedAt time.Time `json:"promoted_at,omitzero"`
 	VIPOn      []string  `json:"vip_on,omitempty"`
-	Online     []string  `json:"online,omitempty"`
-	Managed    bool      `json:"managed"`
-	Error      string    `json:"error,omitempty"`
+	// FenceOwner is the node DRBD's fence-peer constraint lets be
+	// Promoted ("" when there is none). The handler places it on the node
+	// that was Primary when replication broke; while it stands Pacemaker
+	// cannot promote another node, so a Promoted instance elsewhere is a
+	// Primary made outside Pacemaker (drbdadm primary --force) that its
+	// monitor merely observed, not one the cluster authorized.
+	FenceOwner string   `json:"fence_owner,omitempty"`
+	Online     []string `json:"online,omitempty"`
+	Managed    bool     `json:"managed"`
+	Error      string   `json:"error,omitempty"`
 }
 
 // MySQLEvidence is the binary log position where MariaDB/MySQL runs.
@@ -281,6 +288,13 @@ func authority(ev Evidence) (string, []string) {
 	}
 	if authorized == "" {
 		return "", conflicts
+	}
+	for _, n := range ev.Nodes {
+		if n.Cluster != nil && n.Cluster.FenceOwner != "" && n.Cluster.FenceOwner != authorized {
+			conflicts = append(conflicts, fmt.Sprintf("Pacemaker on %s reports %s promoted, but the DRBD fence constraint (placed when replication broke) lets only %s be promoted: %s's Primary was made outside Pacemaker",
+				n.Node, authorized, n.Cluster.FenceOwner, authorized))
+			break
+		}
 	}
 	for _, n := range ev.Nodes {
 		if n.Node == authorized {

@@ -28,6 +28,13 @@ func promoted(n NodeEvidence, who ...string) NodeEvidence {
 	return n
 }
 
+func fenceOwner(n NodeEvidence, owner string) NodeEvidence {
+	c := *n.Cluster
+	c.FenceOwner = owner
+	n.Cluster = &c
+	return n
+}
+
 func ev(a, b NodeEvidence) Evidence { return Evidence{Resource: "r0", Nodes: [2]NodeEvidence{a, b}} }
 
 func TestDecide(t *testing.T) {
@@ -90,6 +97,13 @@ func TestDecide(t *testing.T) {
 		{"auto: VIP on both", ev(withVIP(promoted(node("ctl1", uuidCtl1, 9), "ctl1"), yes()), withVIP(promoted(node("ctl2", uuidCtl2, 10), "ctl1"), yes())), auto, want{"", "", ErrEvidenceConflict}},
 		{"auto: MariaDB on the unpromoted node", ev(promoted(node("ctl1", uuidCtl1, 9), "ctl1"), withMySQL(promoted(node("ctl2", uuidCtl2, 10), "ctl1"))), auto, want{"", "", ErrEvidenceConflict}},
 		{"auto: DRBD Primary on the unpromoted node", ev(promoted(node("ctl1", uuidCtl1, 9), "ctl1"), primary(promoted(node("ctl2", uuidCtl2, 10), "ctl1"))), auto, want{"", "", ErrEvidenceConflict}},
+		// CI, session 3: the operator forced the standby Primary while
+		// Pacemaker managed DRBD; its monitor then reported ctl2 Promoted,
+		// but the fence constraint placed when replication broke still
+		// let only ctl1 be promoted. auto must not call ctl2 authorized.
+		{"auto: promoted node is not the fence constraint's", ev(fenceOwner(promoted(node("ctl1", uuidCtl1, 4420), "ctl2"), "ctl1"), fenceOwner(promoted(node("ctl2", uuidCtl2, 512), "ctl2"), "ctl1")), auto, want{"", "", ErrEvidenceConflict}},
+		{"auto: fence constraint agrees with Pacemaker", ev(fenceOwner(promoted(node("ctl1", uuidCtl1, 4420), "ctl1"), "ctl1"), fenceOwner(promoted(node("ctl2", uuidCtl2, 512), "ctl1"), "ctl1")), auto, want{ActionResolve, "ctl2", nil}},
+		{"auto: fence constraint, ctl2 wrote nothing", ev(fenceOwner(promoted(node("ctl1", uuidCtl1, 4420), "ctl2"), "ctl1"), fenceOwner(promoted(node("ctl2", uuidCtl2, 0), "ctl2"), "ctl1")), auto, want{ActionResolve, "ctl2", nil}},
 		{"least-changes ignores authority conflicts", ev(promoted(node("ctl1", uuidCtl1, 9), "ctl1"), promoted(node("ctl2", uuidCtl2, 10), "ctl2")), Policy{Name: PolicyLeastChanges}, want{ActionResolve, "ctl1", nil}},
 		// not a split brain
 		{"connected: nothing to do", ev(connected(node("ctl1", uuidCtl1, 0)), connected(node("ctl2", uuidCtl1, 0))), auto, want{"", "", ErrNoSplitBrain}},

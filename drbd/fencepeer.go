@@ -54,20 +54,24 @@ type cibView struct {
 		Uname string `xml:"uname,attr"`
 		Type  string `xml:"type,attr"`
 	} `xml:"configuration>nodes>node"`
-	Locations []struct {
-		ID    string `xml:"id,attr"`
-		Exprs []struct {
-			Attribute string `xml:"attribute,attr"`
-			Operation string `xml:"operation,attr"`
-			Value     string `xml:"value,attr"`
-		} `xml:"rule>expression"`
-	} `xml:"configuration>constraints>rsc_location"`
-	States []struct {
+	Locations []location `xml:"configuration>constraints>rsc_location"`
+	States    []struct {
 		Uname    string `xml:"uname,attr"`
 		InCCM    string `xml:"in_ccm,attr"`
 		Crmd     string `xml:"crmd,attr"`
 		Expected string `xml:"expected,attr"`
 	} `xml:"status>node_state"`
+}
+
+// location is an rsc_location constraint with a rule, as the handler
+// writes it.
+type location struct {
+	ID    string `xml:"id,attr"`
+	Exprs []struct {
+		Attribute string `xml:"attribute,attr"`
+		Operation string `xml:"operation,attr"`
+		Value     string `xml:"value,attr"`
+	} `xml:"rule>expression"`
 }
 
 // peerState is the peer's state in the CIB: the one other node that runs
@@ -112,6 +116,31 @@ func (v cibView) owner(id string) (string, bool) {
 		return "", true
 	}
 	return "", false
+}
+
+// FenceOwner returns the node the fence-peer constraint of resource lets
+// be Promoted, from a CIB document or its constraints section (cibadmin
+// --query [--scope constraints]); "" when there is no such constraint.
+func FenceOwner(cib []byte, resource, clone string) (string, error) {
+	var doc struct {
+		XMLName   xml.Name
+		Locations []location `xml:"rsc_location"`
+	}
+	if err := xml.Unmarshal(cib, &doc); err != nil {
+		return "", fmt.Errorf("CIB constraints: %w", err)
+	}
+	v := cibView{Locations: doc.Locations}
+	switch doc.XMLName.Local {
+	case "constraints":
+	case "cib":
+		if err := xml.Unmarshal(cib, &v); err != nil {
+			return "", fmt.Errorf("CIB: %w", err)
+		}
+	default:
+		return "", fmt.Errorf("CIB constraints: document is <%s>, not <constraints> or <cib>", doc.XMLName.Local)
+	}
+	owner, _ := v.owner(FenceConstraintID(resource, clone))
+	return owner, nil
 }
 
 // FenceDecision is what the handler concluded: the exit code, whether to

@@ -212,3 +212,34 @@ type failingRunner struct{}
 func (failingRunner) Run(context.Context, string, ...string) ([]byte, error) {
 	return nil, errors.New("exit status 102: Could not connect to the CIB: Transport endpoint is not connected")
 }
+
+func TestFenceOwner(t *testing.T) {
+	noConstraint := `<constraints><rsc_location id="cli-ban-g-services-on-ctl1" rsc="g-services" role="Started" node="ctl1" score="-INFINITY"/></constraints>`
+	for _, c := range []struct {
+		name, doc, want string
+	}{
+		{"whole CIB after fencing (cibadmin --query)", readFile(t, "testdata/cib-peer-fenced-2.1.5.xml"), "ctl1"},
+		{"constraints section (cibadmin --query --scope constraints)", readFile(t, "../pacemaker/testdata/cib/cibadmin-215-constraints-move-ban-fence.xml"), "ctl1"},
+		{"no fence constraint", noConstraint, ""},
+		{"empty constraints", "<constraints/>", ""},
+	} {
+		got, err := FenceOwner([]byte(c.doc), "r0", "drbd-r0-clone")
+		if err != nil || got != c.want {
+			t.Errorf("%s: FenceOwner = %q, %v; want %q", c.name, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"", "<status/>", "<constraints>"} {
+		if _, err := FenceOwner([]byte(bad), "r0", "drbd-r0-clone"); err == nil {
+			t.Errorf("FenceOwner(%q): no error", bad)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -178,6 +178,13 @@ func (n *Node) clusterView(ctx context.Context, resource string) *ClusterView {
 			v.Online = append(v.Online, nd.Name)
 		}
 	}
+	if out, err := n.Run.Run(ctx, "cibadmin", "--query", "--scope", "constraints"); err == nil {
+		if owner, err := FenceOwner(out, resource, clone); err == nil {
+			v.FenceOwner = owner
+		} else {
+			n.log().Debug("fence constraint unreadable", "node", n.Name, "err", err)
+		}
+	}
 	return v
 }
 

@@ -114,10 +114,13 @@ func newSplitBrainCmd(g *globals) *cobra.Command {
 		Short: "Detect, plan and resolve DRBD split brain without losing a write",
 		Long: `haconf resolves a DRBD split brain from evidence gathered on both controllers:
 generation UUIDs, out-of-sync amounts, which node Pacemaker promoted and when,
-which node holds the VIP, MariaDB's binlog position. Policies (drbd.split_brain
-in haconf.yaml): auto (default) discards a side without changes, otherwise the
-side Pacemaker did not promote, and refuses on unrelated data or conflicting
-evidence; least-changes; prefer NODE; manual (report only).
+which node the DRBD fence constraint lets be promoted, which node holds the
+VIP, MariaDB's binlog position. Policies (drbd.split_brain in haconf.yaml):
+auto (default) discards a side without changes, otherwise the side Pacemaker
+did not promote, and refuses on unrelated data or conflicting evidence (such
+as a node reported promoted that the fence constraint, placed when
+replication broke, does not allow: a Primary forced outside Pacemaker);
+least-changes; prefer NODE; manual (report only).
 
 The victim's data is preserved before it is discarded: an LVM snapshot of its
 backing volume, or a SHA-256 verified copy in split_brain.preserve_dir. Every

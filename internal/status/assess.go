@@ -312,7 +312,7 @@ func banHint(b Ban) string {
 		return ": left by crm_resource --move/--ban; remove with crm_resource --clear -r " + b.Resource
 	}
 	if strings.HasPrefix(b.ID, "drbd-fence-by-handler") {
-		return ": set by crm-fence-peer; removed when DRBD resyncs (crm-unfence-peer)"
+		return ": set by DRBD's fence-peer handler when replication broke; removed once DRBD has resynced"
 	}
 	return ""
 }

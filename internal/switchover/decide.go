@@ -347,7 +347,7 @@ func constraintProblems(p Pair, f Facts, to string) (problems, expired []string)
 		}
 		msg := fmt.Sprintf("%s keeps %s off %s", b.ID, what, to)
 		if strings.HasPrefix(b.ID, "drbd-fence-by-handler-") {
-			msg += ": DRBD's fence-peer constraint, the target's data is outdated (crm-unfence-peer removes it after the resync)"
+			msg += ": DRBD's fence-peer constraint, the target's data is outdated (removed once DRBD has resynced)"
 		}
 		problems = append(problems, msg)
 	}
