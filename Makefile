@@ -16,8 +16,8 @@ DEB_PACKAGES := corosync pacemaker pacemaker-cli-utils drbd-utils resource-agent
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-build: ## build bin/haconf
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/haconf
+build: ## build bin/haconf and bin/haconf-agent (the resource agents, installed beside it)
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/haconf ./cmd/haconf-agent
 
 deps: ## install the Debian packages the tests and the lab need (as root; no-op when present)
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \

@@ -24,6 +24,7 @@ const lvSize = "256M"
 
 type bootData struct {
 	Node, Dir, NodeDir, Binary          string
+	AgentBinary                         string
 	Modules, ModuleTree                 string
 	Mgmt, Storage, Control, HostControl netip.Addr
 	VIP                                 netip.Addr
@@ -53,7 +54,7 @@ var bootFiles = []bootFile{
 // at every boot (files/) or only when absent (firstboot/).
 func (l *Lab) writeBootFiles(n Node) error {
 	d := bootData{
-		Node: n.Name, Dir: l.Dir, NodeDir: l.nodeDir(n), Binary: l.binPath(), Modules: UMLModules, ModuleTree: filepath.Dir(UMLModules),
+		Node: n.Name, Dir: l.Dir, NodeDir: l.nodeDir(n), Binary: l.binPath(), AgentBinary: l.agentBinPath(), Modules: UMLModules, ModuleTree: filepath.Dir(UMLModules),
 		Mgmt: n.Mgmt, Storage: n.Storage, Control: n.Control, HostControl: HostControl, VIP: VIP,
 		AgentPort: AgentPort, LVSize: lvSize, Nodes: Nodes,
 	}

@@ -78,10 +78,13 @@ func (l *Lab) Bootstrap(ctx context.Context, extraArgs ...string) ([]BootstrapRe
 		return nil, err
 	}
 	for _, n := range Nodes {
-		// Rendered files (the DRBD split-brain handler, the watchdog unit)
-		// call haconf where the playbook installs it.
-		if r, err := c.Exec(ctx, n.Name, ExecRequest{Argv: []string{"ln", "-sf", "/usr/local/sbin/haconf", "/usr/local/bin/haconf"}}); err != nil || r.ExitCode != 0 {
-			return nil, fmt.Errorf("%s: link /usr/local/bin/haconf: %v %s", n.Name, err, r.Stderr)
+		// Rendered files (the DRBD handlers, the agents' wrappers, the
+		// watchdog unit) call haconf and haconf-agent where the playbook
+		// installs them.
+		link := "ln -sf /usr/local/sbin/haconf /usr/local/bin/haconf && " +
+			"if [ -e /usr/local/sbin/haconf-agent ]; then ln -sf /usr/local/sbin/haconf-agent /usr/local/bin/haconf-agent; else rm -f /usr/local/bin/haconf-agent; fi"
+		if r, err := c.Exec(ctx, n.Name, ExecRequest{Argv: []string{"sh", "-c", link}}); err != nil || r.ExitCode != 0 {
+			return nil, fmt.Errorf("%s: link /usr/local/bin/haconf and haconf-agent: %v %s", n.Name, err, r.Stderr)
 		}
 		if err := l.put(ctx, c, n.Name, NodeConfigPath, 0o640, Config()); err != nil {
 			return nil, err

@@ -126,6 +126,7 @@ func (l *Lab) path(elem ...string) string { return filepath.Join(append([]string
 func (l *Lab) nodeDir(n Node) string      { return l.path(n.Name) }
 func (l *Lab) tokenFile() string          { return l.path("token") }
 func (l *Lab) binPath() string            { return l.path("bin", "haconf") }
+func (l *Lab) agentBinPath() string       { return l.path("bin", "haconf-agent") }
 func (l *Lab) umlDir() string             { return l.path("uml") }
 func (l *Lab) pidFile(n Node) string      { return l.path(n.Name, "pid") }
 func (l *Lab) fencedPidFile() string      { return l.path("fenced.pid") }

@@ -219,9 +219,11 @@ func newTestLab(t *testing.T) (*Lab, context.Context) {
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	t.Cleanup(cancel)
 
-	bin := filepath.Join(t.TempDir(), "haconf")
-	if _, err := run.Run(ctx, "go", "build", "-o", bin, "github.com/haconf/haconf/cmd/haconf"); err != nil {
-		t.Fatalf("build haconf: %v", err)
+	// haconf and, beside it, haconf-agent (the resource agents), as make build.
+	binDir := t.TempDir()
+	bin := filepath.Join(binDir, "haconf")
+	if _, err := run.Run(ctx, "go", "build", "-o", binDir+"/", "github.com/haconf/haconf/cmd/haconf", "github.com/haconf/haconf/cmd/haconf-agent"); err != nil {
+		t.Fatalf("build haconf and haconf-agent: %v", err)
 	}
 	dir, err := os.MkdirTemp("/var/tmp", "haconf-lab-test-")
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/haconf/haconf/internal/atomicfile"
+	"github.com/haconf/haconf/templates"
 )
 
 // Packages are the Debian packages the host needs: the lab's own tools,
@@ -161,27 +163,49 @@ func (l *Lab) ensureToken() error {
 	return atomicfile.Write(l.tokenFile(), []byte(hex.EncodeToString(b)+"\n"), 0o600)
 }
 
-// installBinary copies the haconf binary into the lab, where the nodes run it.
+// installBinary copies the haconf binary into the lab, where the nodes run
+// it, and haconf-agent from beside it when it is there (the resource agents'
+// wrappers fall back to haconf without it).
 func (l *Lab) installBinary() error {
 	src, err := filepath.Abs(l.Binary)
 	if err != nil {
 		return err
 	}
-	if src == l.binPath() {
+	if err := installFile(src, l.binPath()); err != nil {
+		return fmt.Errorf("install haconf binary: %w", err)
+	}
+	agent := filepath.Join(filepath.Dir(src), templates.AgentBinName)
+	if _, err := os.Stat(agent); err != nil {
+		l.logger().Info("no haconf-agent beside the haconf binary: the nodes' resource agents run haconf", "looked_for", agent)
+		if err := os.Remove(l.agentBinPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := installFile(agent, l.agentBinPath()); err != nil {
+		return fmt.Errorf("install haconf-agent: %w", err)
+	}
+	return nil
+}
+
+// installFile copies the executable src to dst unless dst is src or holds
+// the same bytes.
+func installFile(src, dst string) error {
+	if src == dst {
 		return nil
 	}
 	b, err := os.ReadFile(src)
 	if err != nil {
-		return fmt.Errorf("read haconf binary: %w", err)
-	}
-	if old, err := os.ReadFile(l.binPath()); err == nil && bytes.Equal(old, b) {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(l.binPath()), 0o755); err != nil {
 		return err
 	}
-	// The binary holds no secret; hacluster must be able to run it.
-	return atomicfile.Write(l.binPath(), b, 0o755)
+	if old, err := os.ReadFile(dst); err == nil && bytes.Equal(old, b) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	// The binaries hold no secret; hacluster must be able to run them.
+	return atomicfile.Write(dst, b, 0o755)
 }
 
 // FencedRunning reports whether the fence daemon runs, and its pid.

@@ -19,9 +19,9 @@ func TestSiteRunsAndIsIdempotent(t *testing.T) {
 	testenv.RequireCommands(t, "ansible-playbook", "go")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "haconf")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/haconf")
+	build := exec.Command("go", "build", "-o", dir+"/", "../cmd/haconf", "../cmd/haconf-agent")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build haconf: %v\n%s", err, out)
+		t.Fatalf("build haconf and haconf-agent: %v\n%s", err, out)
 	}
 	cfg := filepath.Join(dir, "haconf.yaml")
 	os.WriteFile(cfg, config.Example(), 0o600)
@@ -54,7 +54,7 @@ func TestSiteRunsAndIsIdempotent(t *testing.T) {
 	if m := recap.FindStringSubmatch(out); m == nil || m[2] == "0" {
 		t.Fatalf("first run changed nothing:\n%s", out)
 	}
-	for _, f := range []string{"etc/corosync/corosync.conf", "etc/haconf/cib.xml", "etc/drbd.d/r0.res", "usr/local/bin/haconf"} {
+	for _, f := range []string{"etc/corosync/corosync.conf", "etc/haconf/cib.xml", "etc/drbd.d/r0.res", "usr/local/bin/haconf", "usr/local/bin/haconf-agent", "usr/lib/drbd/haconf-fence-peer"} {
 		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
 			t.Errorf("first run did not create %s", f)
 		}

@@ -40,6 +40,12 @@ const (
 	CIBPath = "etc/haconf/cib.xml"
 	// OCFDir holds haconf's resource agent wrappers (provider "haconf").
 	OCFDir = "usr/lib/ocf/resource.d/haconf"
+	// FencePeerPath is DRBD 8.4's fence-peer handler (a wrapper, next to
+	// DRBD's own crm-fence-peer.sh).
+	FencePeerPath = "usr/lib/drbd/haconf-fence-peer"
+	// AgentBinName is haconf-agent, installed next to haconf: the agents
+	// and the DRBD handler alone, in a binary that starts faster.
+	AgentBinName = "haconf-agent"
 )
 
 // File is one rendered file.
@@ -84,6 +90,7 @@ type data struct {
 	DRBDVersion string
 	Minor       int
 	HaconfBin   string
+	AgentBin    string // haconf-agent, next to HaconfBin
 	ConfigPath  string
 	VIPAddr     string
 	VIPBits     int
@@ -94,6 +101,8 @@ type data struct {
 	RabbitMQDir string
 
 	Agent string // the OCF agent a wrapper runs
+
+	FencePeerPath string
 }
 
 type spec struct {
@@ -120,6 +129,8 @@ func specs(c *config.Config) []spec {
 		{"ocf-agent.sh.tmpl", OCFDir + "/drbd", 0o755, "drbd"},
 		{"ocf-agent.sh.tmpl", OCFDir + "/fs", 0o755, "fs"},
 		{"ocf-agent.sh.tmpl", OCFDir + "/rabbitmq", 0o755, "rabbitmq"},
+		// DRBD 8.4's fence-peer handler (DRBD 9 uses crm-fence-peer.9.sh).
+		{"drbd-fence-peer.sh.tmpl", FencePeerPath, 0o755, ""},
 	}
 }
 
@@ -169,12 +180,15 @@ func Render(c *config.Config, node string, o Options) ([]File, error) {
 		DRBDVersion: o.DRBDVersion,
 		Minor:       c.DRBD.Minor(),
 		HaconfBin:   o.HaconfBin,
+		AgentBin:    path.Join(path.Dir(o.HaconfBin), AgentBinName),
 		ConfigPath:  o.ConfigPath,
 		VIPAddr:     vip.Addr().String(),
 		VIPBits:     vip.Bits(),
 		Fenced:      c.Fencing.Safe(),
 		BinaryLog:   c.MySQL.BinaryLog == nil || *c.MySQL.BinaryLog,
 		RabbitMQDir: path.Join(c.MySQL.MountPoint, "rabbitmq"),
+
+		FencePeerPath: FencePeerPath,
 	}
 	for i, n := range c.Nodes {
 		d.Nodes = append(d.Nodes, NodeData{Node: n, ID: i + 1})

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haconf/haconf/internal/config"
 	"github.com/haconf/haconf/internal/runner"
 	"github.com/haconf/haconf/internal/testenv"
 	"github.com/haconf/haconf/pacemaker"
@@ -284,4 +285,54 @@ func nodeOf(ps []pacemaker.Placement, rsc, role string) string {
 		}
 	}
 	return ""
+}
+
+// TestWrappersPreferHaconfAgent runs the rendered resource-agent and DRBD
+// handler wrappers with sh: they exec haconf-agent when it is installed
+// beside haconf, and haconf when it is not. Stand-in scripts print what
+// they were run as.
+func TestWrappersPreferHaconfAgent(t *testing.T) {
+	cfg, err := config.Parse("example.yaml", config.Example())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	files, err := Render(cfg, "ctl1", Options{DRBDVersion: "8.4", HaconfBin: filepath.Join(bin, "haconf")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	if _, err := Write(root, files); err != nil {
+		t.Fatal(err)
+	}
+	stub := func(name string) {
+		os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\necho "+name+" \"$@\"\n"), 0o755)
+	}
+	wrappers := []struct{ path, args, want string }{
+		{OCFDir + "/mariadb", "monitor", "ocf mariadb monitor"},
+		{OCFDir + "/drbd", "promote", "ocf drbd promote"},
+		{FencePeerPath, "", "drbd fence-peer --clone drbd-r0-clone"},
+	}
+	stub("haconf")
+	for _, agent := range []bool{false, true} {
+		if agent {
+			stub(AgentBinName)
+		}
+		for _, w := range wrappers {
+			out, err := run(t, nil, filepath.Join(root, w.path), strings.Fields(w.args)...)
+			want := "haconf " + w.want
+			if agent {
+				want = AgentBinName + " " + w.want
+			}
+			if err != nil || strings.TrimSpace(out) != want {
+				t.Errorf("%s %s (haconf-agent installed: %v): %q, %v; want %q", w.path, w.args, agent, out, err, want)
+			}
+		}
+	}
+	// DRBD runs the handler the resource file names.
+	for _, f := range files {
+		if strings.HasSuffix(f.Path, ".res") && !strings.Contains(string(f.Content), `fence-peer "/`+FencePeerPath+`";`) {
+			t.Errorf("%s does not run the fence-peer wrapper /%s", f.Path, FencePeerPath)
+		}
+	}
 }

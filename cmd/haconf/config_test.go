@@ -79,7 +79,7 @@ func TestRenderTwiceChangesNothing(t *testing.T) {
 	p := writeConfig(t, string(config.Example()))
 	root := t.TempDir()
 	out, errOut, code := haconf(t, "render", "-c", p, "--node", "ctl1", "--root", root, "--drbd-version", "8.4")
-	if code != 0 || strings.Count(out, "created") != 14 {
+	if code != 0 || strings.Count(out, "created") != 15 {
 		t.Fatalf("first render: code %d\n%s%s", code, out, errOut)
 	}
 	var stats []os.FileInfo
@@ -90,7 +90,7 @@ func TestRenderTwiceChangesNothing(t *testing.T) {
 		return nil
 	})
 	out, _, code = haconf(t, "render", "-c", p, "--node", "ctl1", "--root", root, "--drbd-version", "8.4")
-	if code != 0 || strings.Count(out, "unchanged") != 14 {
+	if code != 0 || strings.Count(out, "unchanged") != 15 {
 		t.Fatalf("second render: code %d\n%s", code, out)
 	}
 	i := 0
@@ -108,7 +108,7 @@ func TestRenderTwiceChangesNothing(t *testing.T) {
 		t.Fatalf("plan after render: %d\n%s", code, out)
 	}
 	out, _, code = haconf(t, "plan", "-c", p, "--node", "ctl2", "--root", root, "--drbd-version", "8.4")
-	if code != 0 || !strings.Contains(out, "Plan: 0 to create, 1 to change, 13 unchanged") {
+	if code != 0 || !strings.Contains(out, "Plan: 0 to create, 1 to change, 14 unchanged") {
 		t.Fatalf("plan for the other node: %d\n%s", code, out)
 	}
 }

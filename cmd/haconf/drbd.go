@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/haconf/haconf/drbd"
+	"github.com/haconf/haconf/internal/agents"
 	"github.com/haconf/haconf/internal/runner"
 )
 
@@ -25,8 +26,9 @@ func newDRBDCmd(g *globals) *cobra.Command {
 
 // newDRBDFencePeerCmd is DRBD's fence-peer handler (see drbd.FencePeer).
 // DRBD runs it with DRBD_RESOURCE and DRBD_MINOR set and reads the exit
-// code; what it did goes to stderr and to /var/log/haconf/drbd-handlers.log
-// (a kernel-run handler's output is otherwise lost).
+// code; what it did goes to stderr and to agents.HandlerLog. The rendered
+// handler runs haconf-agent, the same code in a smaller binary, when it is
+// installed.
 func newDRBDFencePeerCmd() *cobra.Command {
 	var clone string
 	var timeout time.Duration
@@ -36,22 +38,10 @@ func newDRBDFencePeerCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if os.Getenv("DRBD_RESOURCE") == "" {
-				return fmt.Errorf("DRBD_RESOURCE is not set: DRBD runs this handler (fence-peer in the resource's handlers section)")
+			if code := agents.FencePeer(cmd.Context(), os.Getenv, clone, timeout, cmd.ErrOrStderr()); code != 0 {
+				return silentExit(code)
 			}
-			f := drbd.FencePeerFromEnv(os.Getenv, clone, runner.Exec{Timeout: 30 * time.Second})
-			f.Timeout = timeout
-			start := time.Now()
-			code, what := f.Fence(cmd.Context())
-			line := fmt.Sprintf("%s fence-peer %s: exit %d after %v: %s\n", time.Now().Format(time.RFC3339Nano), f.Resource, code, time.Since(start).Round(time.Millisecond), what)
-			fmt.Fprint(cmd.ErrOrStderr(), line)
-			if err := os.MkdirAll("/var/log/haconf", 0o755); err == nil {
-				if lf, err := os.OpenFile("/var/log/haconf/drbd-handlers.log", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-					lf.WriteString(line)
-					lf.Close()
-				}
-			}
-			return silentExit(code)
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&clone, "clone", "", "the promotable clone's id in the CIB")

@@ -20,6 +20,7 @@ cp -an {{.NodeDir}}/firstboot/. $R/
 cp {{.Dir}}/token $R/etc/haconf/lab-token
 chmod 0600 $R/etc/haconf/lab-token
 ln -sfn {{.Binary}} $R/usr/local/sbin/haconf
+if [ -e {{.AgentBinary}} ]; then ln -sfn {{.AgentBinary}} $R/usr/local/sbin/haconf-agent; else rm -f $R/usr/local/sbin/haconf-agent; fi
 ln -sfn {{.ModuleTree}} $R/lib/modules
 cd $R
 pivot_root . oldroot
