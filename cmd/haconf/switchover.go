@@ -35,8 +35,9 @@ func newSwitchoverCmdWith(g *globals, o *switchoverOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "switchover [--to NODE] [--dry-run] [--timeout D]",
 		Short: "Move the services to the other controller, on purpose, leaving no constraint behind",
-		Long: `A planned move of the promoted DRBD instance and g-services (the filesystem,
-MariaDB, the VIP, haproxy) to the other controller, or to --to NODE.
+		Long: `A planned move of the promoted DRBD instance and the services that follow it
+(g-services: the filesystem, MariaDB, haproxy; and the VIP) to the other
+controller, or to --to NODE.
 
 It refuses, changing nothing, unless the move is safe: a DC with quorum, no
 maintenance mode, both controllers online and clean, the target not in standby,
