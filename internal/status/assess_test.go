@@ -148,6 +148,15 @@ func TestAssess(t *testing.T) {
 				"r0 is disconnected from ctl2 (Connecting)", "RabbitMQ does not run on ctl2", "fence-ctl1 is stopped, ctl1 cannot be fenced: ctl2 is offline"},
 		},
 		{
+			name: "RabbitMQ started by Pacemaker, not yet back in the cluster",
+			mod: func(t *testing.T, s *Snapshot) {
+				s.RabbitMQ = rabbitFacts(t, "peer-stopped", "ha-all", "peer-stopped")
+			},
+			verdict: Degraded,
+			layers:  map[string]State{LayerRabbitMQ: StateDegraded},
+			reasons: []string{"RabbitMQ on ctl2 has not joined the cluster yet (Pacemaker reports it started"},
+		},
+		{
 			name:    "one corosync link down",
 			mod:     func(t *testing.T, s *Snapshot) { s.Corosync = corosyncFacts(t, "link1-down", "link1-down") },
 			verdict: Degraded,
