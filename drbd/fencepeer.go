@@ -123,19 +123,19 @@ func (v cibView) owner(id string) (string, bool) {
 // --query [--scope constraints]); "" when there is no such constraint.
 func FenceOwner(cib []byte, resource, clone string) (string, error) {
 	var doc struct {
-		XMLName   xml.Name
-		Locations []location `xml:"rsc_location"`
+		XMLName     xml.Name
+		Constraints []location `xml:"rsc_location"`                           // <constraints>
+		CIB         []location `xml:"configuration>constraints>rsc_location"` // <cib>
 	}
 	if err := xml.Unmarshal(cib, &doc); err != nil {
 		return "", fmt.Errorf("CIB constraints: %w", err)
 	}
-	v := cibView{Locations: doc.Locations}
+	var v cibView
 	switch doc.XMLName.Local {
 	case "constraints":
+		v.Locations = doc.Constraints
 	case "cib":
-		if err := xml.Unmarshal(cib, &v); err != nil {
-			return "", fmt.Errorf("CIB: %w", err)
-		}
+		v.Locations = doc.CIB
 	default:
 		return "", fmt.Errorf("CIB constraints: document is <%s>, not <constraints> or <cib>", doc.XMLName.Local)
 	}

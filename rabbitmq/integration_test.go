@@ -90,15 +90,7 @@ func TestPublisherCountsReturnedAsUnconfirmed(t *testing.T) {
 	if err := p.WaitConfirmed(ctx, 50); err != nil {
 		t.Fatal(err)
 	}
-	conn, _, err := b.endpoint().dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := channel(ctx, t, b)
 	if _, err := ch.QueueDelete(p.Queue, false, false, false); err != nil {
 		t.Fatal(err)
 	}
@@ -146,22 +138,28 @@ func TestPublisherSurvivesBrokerRestart(t *testing.T) {
 		&Publisher{Queue: "haconf-test-restart-quorum", QueueArgs: map[string]any{"x-queue-type": "quorum"}})
 }
 
-// survive runs pubs against b, stops b with down and starts it again, and
-// checks that nothing confirmed was lost.
+// channel opens a connection to b and a channel on it; the connection
+// closes when the test ends.
+func channel(ctx context.Context, t *testing.T, b *testBroker) *amqp.Channel {
+	t.Helper()
+	conn, _, err := b.endpoint().dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
 // declare declares the publishers' queues as Publisher does.
 func declare(t *testing.T, b *testBroker, pubs ...*Publisher) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, _, err := b.endpoint().dial(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := channel(ctx, t, b)
 	for _, p := range pubs {
 		if _, err := ch.QueueDeclare(p.Queue, true, false, false, false, amqp.Table(p.QueueArgs)); err != nil {
 			t.Fatalf("declare %s: %v", p.Queue, err)
@@ -169,6 +167,8 @@ func declare(t *testing.T, b *testBroker, pubs ...*Publisher) {
 	}
 }
 
+// survive runs pubs against b, stops b with down and starts it again, and
+// checks that nothing confirmed was lost.
 func survive(t *testing.T, b *testBroker, down func(), pubs ...*Publisher) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
