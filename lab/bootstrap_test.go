@@ -70,6 +70,14 @@ func TestLabBootstrapFailover(t *testing.T) {
 	if !fenced {
 		t.Errorf("the survivor never showed %s fenced (phases %v)", fr.Crashed, fr.Phases)
 	}
+	// The survivor's resource agents and DRBD handler run as haconf-agent
+	// (lab up installs it beside haconf; without it the wrappers fall back
+	// to haconf), and the promotion's fence-peer handler fenced the peer.
+	x := &execer{t: t, ctx: ctx, l: l}
+	x.sh(fr.Survivor, "test -x /usr/local/bin/haconf-agent && /usr/local/bin/haconf-agent ocf vip meta-data | grep -q '<resource-agent name=\"vip\"'")
+	if log := x.sh(fr.Survivor, "cat /var/log/haconf/drbd-handlers.log"); !strings.Contains(log, "fence-peer r0: exit 7") {
+		t.Errorf("%s: no fence-peer handler run that fenced the peer:\n%s", fr.Survivor, log)
+	}
 
 	if err := l.Start(ctx, fr.Crashed); err != nil {
 		t.Fatalf("start %s: %v", fr.Crashed, err)
@@ -80,7 +88,7 @@ func TestLabBootstrapFailover(t *testing.T) {
 	if err := l.WaitSettled(ctx, 10*time.Minute, true); err != nil {
 		t.Fatal(err)
 	}
-	splitBrainUnderPacemaker(t, &execer{t: t, ctx: ctx, l: l}, fr.Survivor, fr.Crashed)
+	splitBrainUnderPacemaker(t, x, fr.Survivor, fr.Crashed)
 }
 
 // splitBrainUnderPacemaker is issue 4's auto policy on the bootstrapped
