@@ -48,6 +48,8 @@ type Options struct {
 	Now func() time.Time
 
 	afterFile func(rel string) error // test hook: runs after each data file
+	// freeSpace reports a directory's free bytes (default FreeBytes).
+	freeSpace func(dir string) (int64, error)
 }
 
 // Progress counts work done; read it from another goroutine.
@@ -134,7 +136,7 @@ type task struct {
 	size  int64
 }
 
-func runFull(ctx context.Context, db *sql.DB, o Options) (_ *Manifest, err error) {
+func runFull(ctx context.Context, db *sql.DB, o Options) (*Manifest, error) {
 	started := o.Now().UTC()
 	srv, logBin, err := serverInfo(ctx, db)
 	if err != nil {
@@ -157,8 +159,26 @@ func runFull(ctx context.Context, db *sql.DB, o Options) (_ *Manifest, err error
 		return nil, err
 	}
 	defer snap.close()
+	if snap.binlog != nil {
+		// What a differential proves continuity by (sameHistory).
+		gtid, ok, err := binlogGTIDPos(ctx, db, snap.binlog)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("the server has no GTID state at its own snapshot position %s", snap.binlog)
+		}
+		snap.binlog.GTID = gtid
+	}
 	tables, err := listTables(ctx, db, dbs)
 	if err != nil {
+		return nil, err
+	}
+	var dataBytes int64
+	for _, t := range tables {
+		dataBytes += t.DataLength
+	}
+	if err := o.checkSpace(o.Repo.Dir, dataBytes, fmt.Sprintf("a full of %d databases (their data length)", len(dbs))); err != nil {
 		return nil, err
 	}
 	o.Progress.setPhase("schema")
@@ -166,17 +186,12 @@ func runFull(ctx context.Context, db *sql.DB, o Options) (_ *Manifest, err error
 	if err != nil {
 		return nil, err
 	}
-	id := newID(Full, started)
-	tx, err := o.Repo.begin(id)
+	tx, err := o.Repo.begin(newID(Full, started))
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			tx.abort()
-		}
-	}()
-	m := &Manifest{Format: FormatVersion, ID: id, Type: Full, Started: started, Server: srv, Binlog: snap.binlog, Databases: dbs, Users: o.Users}
+	defer tx.abort()
+	m := &Manifest{Format: FormatVersion, ID: tx.id, Type: Full, Started: started, Server: srv, Binlog: snap.binlog, Databases: dbs, Users: o.Users}
 	m.Tables = make([]TableInfo, len(tables))
 	var tasks []task
 	var total int64
@@ -357,8 +372,9 @@ func (w *worker) dumpChunk(ctx context.Context, tx *txn, rel string, t *tableMet
 		ptrs[i] = &vals[i]
 	}
 	buf := w.buf[:0]
-	var n, reported int64
+	var n, reported, raw int64
 	flush := func() error {
+		raw += int64(len(buf))
 		_, err := w.enc.Write(buf)
 		buf = buf[:0]
 		return err
@@ -400,7 +416,7 @@ func (w *worker) dumpChunk(ctx context.Context, tx *txn, rel string, t *tableMet
 	}
 	w.buf = buf
 	p.Rows.Add(n - reported)
-	f.Rows = n
+	f.Rows, f.Raw = n, raw
 	if err := f.Close(); err != nil {
 		return FileInfo{}, err
 	}
@@ -458,9 +474,15 @@ func Plan(ctx context.Context, kind Kind, o Options) (*Preview, error) {
 		}
 		base, err := o.Repo.Latest(Full)
 		if err != nil {
-			return p, fmt.Errorf("a differential needs a full first: %w", err)
+			return p, fmt.Errorf("%w: a differential needs a full first: %w", ErrChainBroken, err)
 		}
 		p.Base = base.ID
+		if base.Binlog == nil {
+			return p, fmt.Errorf("%w: full %s was taken while log_bin was off; take a new full", ErrChainBroken, base.ID)
+		}
+		if err := sameHistory(ctx, db, p.Server, base); err != nil {
+			return p, err
+		}
 	}
 	return p, nil
 }

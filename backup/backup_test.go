@@ -135,6 +135,19 @@ func TestResolveDSN(t *testing.T) {
 	if _, err := ResolveDSN("", Credentials{File: cnf, Getenv: noEnv}); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("world-readable credentials: %v", err)
 	}
+	// An explicit DSN does not need the credentials file (a machine that
+	// holds only a repository), unless the file was asked for by name; the
+	// local server without MYSQL_PWD does.
+	missing := filepath.Join(dir, "absent.cnf")
+	if cfg, err := ResolveDSN("root@tcp(10.0.0.9:3306)/", Credentials{File: missing, Getenv: noEnv}); err != nil || cfg.User != "root" || cfg.Passwd != "" {
+		t.Fatalf("explicit DSN without the credentials file: %+v %v", cfg, err)
+	}
+	if _, err := ResolveDSN("root@tcp(10.0.0.9:3306)/", Credentials{File: missing, Required: true, Getenv: env}); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a credentials file named on the command line that does not exist: %v", err)
+	}
+	if _, err := ResolveDSN("", Credentials{File: missing, Getenv: noEnv}); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("local server without credentials: %v", err)
+	}
 	if where := Where(cfg); strings.Contains(where, "envpw") {
 		t.Fatalf("Where leaks the password: %s", where)
 	}
@@ -244,13 +257,13 @@ func TestSchedulerRunJob(t *testing.T) {
 	started := make(chan struct{})
 	calls := 0
 	jobs := map[Job]JobFunc{
-		JobFull: func(ctx context.Context) (string, error) { calls++; return "F1", nil },
-		JobDifferential: func(ctx context.Context) (string, error) {
+		JobFull: func(ctx context.Context) (JobResult, error) { calls++; return JobResult{Result: "F1"}, nil },
+		JobDifferential: func(ctx context.Context) (JobResult, error) {
 			close(started)
 			<-release
-			return "", errors.New("disk full")
+			return JobResult{}, errors.New("disk full")
 		},
-		JobDrill: func(ctx context.Context) (string, error) { return "pass", nil },
+		JobDrill: func(ctx context.Context) (JobResult, error) { return JobResult{Result: "pass"}, nil },
 	}
 	s, err := NewScheduler(Config{Repository: repo.Dir, Full: "0 2 * * 0", Differential: "0 2 * * 1-6", Drill: "@daily"}, jobs, func() bool { return active }, nil)
 	if err != nil {
@@ -298,5 +311,28 @@ func TestSchedulerRunJob(t *testing.T) {
 	}
 	if _, err := NewScheduler(Config{Repository: repo.Dir, Full: "0 2 * * 0"}, map[Job]JobFunc{}, nil, nil); err == nil {
 		t.Fatal("schedule without a job function accepted")
+	}
+}
+
+func TestSchedulerRecordsItsFirstStart(t *testing.T) {
+	repo := Repository{Dir: filepath.Join(t.TempDir(), "repo")}
+	if since, err := ScheduledSince(repo); err != nil || !since.IsZero() {
+		t.Fatalf("before any scheduler: %v, %v", since, err)
+	}
+	first := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	for i, now := range []time.Time{first, first.Add(48 * time.Hour)} {
+		s, err := NewScheduler(Config{Repository: repo.Dir, Full: "0 2 * * 0"}, map[Job]JobFunc{JobFull: func(context.Context) (JobResult, error) { return JobResult{}, nil }}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.now = func() time.Time { return now }
+		s.Start(context.Background())
+		s.Stop()
+		if since, err := ScheduledSince(repo); err != nil || !since.Equal(first) {
+			t.Fatalf("start %d: since %v, %v; want the first start %v", i+1, since, err, first)
+		}
+	}
+	if ms, err := repo.List(); err != nil || len(ms) != 0 {
+		t.Fatalf("the record is not a backup: %v %v", ms, err)
 	}
 }

@@ -30,6 +30,9 @@ type Credentials struct {
 	// File is a client option file ([client] user=, password=, host=,
 	// port=, socket=). It must not be readable by other users.
 	File string
+	// Required makes a missing File an error even when the DSN is given
+	// (a file named on the command line must exist).
+	Required bool
 	// Getenv reads the environment; nil means os.Getenv.
 	Getenv func(string) string
 }
@@ -39,6 +42,13 @@ type Credentials struct {
 // or 127.0.0.1:3306) into a driver configuration carrying the password from
 // cr. A password written in the DSN itself is refused: it would show in the
 // process list and in shell history.
+//
+// The credentials file is needed only when it is the one source: without a
+// DSN (the local server, as the watchdog and status connect) and without
+// MYSQL_PWD, a missing file is an error. With a DSN, a missing file is not
+// (a machine that only holds a repository has none): the password is then
+// MYSQL_PWD's, or none. A file that exists is always read, and refused when
+// other users can read it.
 func ResolveDSN(dsn string, cr Credentials) (*mysql.Config, error) {
 	getenv := cr.Getenv
 	if getenv == nil {
@@ -47,7 +57,8 @@ func ResolveDSN(dsn string, cr Credentials) (*mysql.Config, error) {
 	var opts map[string]string
 	if cr.File != "" {
 		data, err := readSecretFile(cr.File)
-		if err != nil && !(errors.Is(err, os.ErrNotExist) && getenv("MYSQL_PWD") != "") {
+		optional := !cr.Required && (dsn != "" || getenv("MYSQL_PWD") != "")
+		if err != nil && !(errors.Is(err, os.ErrNotExist) && optional) {
 			return nil, err
 		}
 		opts = ParseOptionFile(data, "client")

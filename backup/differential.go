@@ -10,28 +10,35 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
 )
 
-// Errors of a differential.
+// Errors of a differential. ErrBinlogPurged and ErrOtherServer wrap
+// ErrChainBroken: the newest full cannot be continued and a new full is the
+// remedy, which the scheduled differential job takes at once (Jobs).
 var (
 	// ErrNoBinlog means the server runs without log_bin, so no
 	// differential can be taken (take fulls only, or enable
 	// mysql.binary_log).
 	ErrNoBinlog = errors.New("the server's binary log is off")
+	// ErrChainBroken means the binary log since the newest full cannot be
+	// read whole on this server: take a new full.
+	ErrChainBroken = errors.New("the chain since the full is broken")
 	// ErrBinlogPurged means binary logs needed since the full are gone.
-	ErrBinlogPurged = errors.New("binary logs since the full were purged")
-	// ErrOtherServer means the full was taken from a different server.
-	ErrOtherServer = errors.New("the full backup was taken from another server")
+	ErrBinlogPurged = fmt.Errorf("%w: binary logs since the full were purged", ErrChainBroken)
+	// ErrOtherServer means the server's binary log is not the one the full
+	// was taken from (another database, not the same one after a failover).
+	ErrOtherServer = fmt.Errorf("%w: the full backup was taken from another server", ErrChainBroken)
 )
 
-func runDifferential(ctx context.Context, db *sql.DB, o Options) (_ *Manifest, err error) {
+func runDifferential(ctx context.Context, db *sql.DB, o Options) (*Manifest, error) {
 	started := o.Now().UTC()
 	base, err := o.Repo.Latest(Full)
 	if err != nil {
-		return nil, fmt.Errorf("a differential needs a full first: %w", err)
+		return nil, fmt.Errorf("%w: a differential needs a full first: %w", ErrChainBroken, err)
 	}
 	srv, logBin, err := serverInfo(ctx, db)
 	if err != nil {
@@ -41,11 +48,10 @@ func runDifferential(ctx context.Context, db *sql.DB, o Options) (_ *Manifest, e
 		return nil, fmt.Errorf("%w: enable log_bin (mysql.binary_log: true) or take fulls only", ErrNoBinlog)
 	}
 	if base.Binlog == nil {
-		return nil, fmt.Errorf("%w: full %s was taken while log_bin was off; take a new full", ErrNoBinlog, base.ID)
+		return nil, fmt.Errorf("%w: full %s was taken while log_bin was off; take a new full", ErrChainBroken, base.ID)
 	}
-	if srv.Hostname != base.Server.Hostname || srv.ServerID != base.Server.ServerID || srv.LogBinBasename != base.Server.LogBinBasename {
-		return nil, fmt.Errorf("%w (full %s: %s server_id %d, now: %s server_id %d); take a new full",
-			ErrOtherServer, base.ID, base.Server.Hostname, base.Server.ServerID, srv.Hostname, srv.ServerID)
+	if err := sameHistory(ctx, db, srv, base); err != nil {
+		return nil, err
 	}
 	workers := 1
 	if o.Checksums {
@@ -67,17 +73,18 @@ func runDifferential(ctx context.Context, db *sql.DB, o Options) (_ *Manifest, e
 	if err != nil {
 		return nil, err
 	}
-	id := newID(Differential, started)
-	tx, err := o.Repo.begin(id)
+	if err := checkSequence(names); err != nil {
+		return nil, err
+	}
+	if err := o.checkSpace(o.Repo.Dir, binlogBytes(dir, names), "a differential (the binary logs since the full, before compression)"); err != nil {
+		return nil, err
+	}
+	tx, err := o.Repo.begin(newID(Differential, started))
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			tx.abort()
-		}
-	}()
-	m := &Manifest{Format: FormatVersion, ID: id, Type: Differential, Base: base.ID, Started: started, Server: srv, Binlog: end}
+	defer tx.abort()
+	m := &Manifest{Format: FormatVersion, ID: tx.id, Type: Differential, Base: base.ID, Started: started, Server: srv, Binlog: end}
 	o.Progress.setPhase("binlog")
 	for i, name := range names {
 		limit := int64(-1)
@@ -130,6 +137,71 @@ func runDifferential(ctx context.Context, db *sql.DB, o Options) (_ *Manifest, e
 	return m, nil
 }
 
+// sameHistory checks that the server's binary log is the one the full base
+// was taken from, by what moves with the data rather than the hostname
+// (which changes at every failover): the binary log basename, and the GTID
+// state at the full's position as this server computes it from its own
+// log (BINLOG_GTID_POS) against the one the full recorded. A full recorded
+// before GTIDs were written, or on a server that had never committed a
+// transaction, has no GTID: server_id and gtid_domain_id must then match.
+func sameHistory(ctx context.Context, q queryer, srv Server, base *Manifest) error {
+	other := func(why string) error {
+		return fmt.Errorf("%w (full %s from %s, now %s): %s; take a new full", ErrOtherServer, base.ID, base.Server.Hostname, srv.Hostname, why)
+	}
+	if b := filepath.Base(srv.LogBinBasename); !strings.HasPrefix(base.Binlog.File, b+".") {
+		return other(fmt.Sprintf("the full's binary log %s is not one of this server's (%s.*)", base.Binlog.File, b))
+	}
+	gtid, ok, err := binlogGTIDPos(ctx, q, base.Binlog)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s is no longer in this server's binary log; take a new full", ErrBinlogPurged, base.Binlog)
+	}
+	if base.Binlog.GTID != "" || gtid != "" {
+		if gtid != base.Binlog.GTID {
+			return other(fmt.Sprintf("at %s this server's GTID state is %q, the full recorded %q", base.Binlog, gtid, base.Binlog.GTID))
+		}
+		return nil
+	}
+	if srv.ServerID != base.Server.ServerID || srv.GTIDDomainID != base.Server.GTIDDomainID {
+		return other(fmt.Sprintf("no GTID to compare; server_id %d domain %d, the full's %d domain %d",
+			srv.ServerID, srv.GTIDDomainID, base.Server.ServerID, base.Server.GTIDDomainID))
+	}
+	return nil
+}
+
+// checkSequence checks that the binary logs a differential reads follow
+// each other (basename.000007, .000008, ...): a gap is a purged or lost
+// file, and replaying across it would skip transactions.
+func checkSequence(names []string) error {
+	prev := int64(-1)
+	for _, n := range names {
+		i := strings.LastIndexByte(n, '.')
+		seq, err := strconv.ParseInt(n[i+1:], 10, 64)
+		if i < 0 || err != nil {
+			return fmt.Errorf("binary log %s has no sequence number", n)
+		}
+		if prev >= 0 && seq != prev+1 {
+			return fmt.Errorf("%w: the binary logs since the full jump from %d to %s; take a new full", ErrBinlogPurged, prev, n)
+		}
+		prev = seq
+	}
+	return nil
+}
+
+// binlogBytes is the size of the named binary logs in dir (those that
+// cannot be read count 0: copying them reports the error).
+func binlogBytes(dir string, names []string) int64 {
+	var n int64
+	for _, name := range names {
+		if st, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			n += st.Size()
+		}
+	}
+	return n
+}
+
 // copyCompressed stores the first limit bytes (all if limit < 0) of src.
 func copyCompressed(tx *txn, rel, src string, limit int64, p *Progress) error {
 	in, err := os.Open(src)
@@ -165,6 +237,7 @@ func copyCompressed(tx *txn, rel, src string, limit int64, p *Progress) error {
 		return fmt.Errorf("copy binary log %s: %w", src, err)
 	}
 	p.Bytes.Add(n)
+	f.Raw = n
 	return f.Close()
 }
 

@@ -4,7 +4,9 @@
 // through github.com/go-sql-driver/mysql only; mariadb-binlog (10.4+) is
 // run to replay a differential, and mariadbd/mariadb-install-db to start
 // the drill's scratch server. MySQL is not supported (no BACKUP STAGE, no
-// binlog_snapshot_position).
+// binlog_snapshot_position). Off-host copies go over SSH's SFTP subsystem
+// (golang.org/x/crypto/ssh and github.com/pkg/sftp; tested with OpenSSH
+// 9.2's sshd and internal-sftp).
 //
 // # Full backups: one snapshot, many readers
 //
@@ -73,9 +75,20 @@
 // (haconf enables it by default, mysql.binary_log; ErrNoBinlog), the
 // differential must run on the database host because it reads the log files
 // from log_bin_basename's directory (the watchdog runs it on the active
-// node), the logs since the full must still exist (ErrBinlogPurged; keep
-// expire_logs_days above the full interval), and the server must be the one
-// that took the full (ErrOtherServer). Writes made with sql_log_bin = 0 are
+// node), and the binary log since the full must be continuous on the server
+// it reads (ErrChainBroken). The source is identified by what moves with the
+// data, never by @@hostname, which changes at every failover while DRBD
+// moves the same datadir and binary logs to the other node: the full
+// records the GTID state at its snapshot (BINLOG_GTID_POS), server_id and
+// gtid_domain_id (MariaDB 10.11 has no server_uuid); the differential
+// checks that the full's binlog file is one of this server's (same
+// basename) and still there (ErrBinlogPurged), that this server computes
+// the same GTID state at the full's position (ErrOtherServer otherwise: a
+// different database), and that the file sequence from there is unbroken.
+// The scheduled differential job answers a broken chain by taking a full at
+// once and recording why (state.json last_note); the rendered
+// expire_logs_days keeps the logs twice the full interval
+// (Config.BinlogExpireDays). Writes made with sql_log_bin = 0 are
 // invisible to it; the drill catches that (the recorded checksums no longer
 // match). The log covers the whole server, so the full must cover every
 // database that is written to (the default: all but the system schemas);
@@ -92,27 +105,42 @@
 //
 // One directory per backup, named by UTC time and type so that names
 // sort in time order. A run writes into .tmp-<id>, fsyncs every file and
-// directory, writes manifest.json (files with size and SHA-256, tables
-// with columns, rows and checksum, binlog position) and its .sha256 last,
-// and renames the directory: a backup interrupted at any point is never
-// listed. Leftover .tmp- directories are removed by the next run. An flock
-// on .lock keeps two runs from overlapping (and is released if the process
-// dies). Retention keeps the newest N fulls and their differentials.
+// directory, writes manifest.json (files with size, uncompressed size and
+// SHA-256, tables with columns, rows and checksum, binlog position) and its
+// .sha256 last, and renames the directory: a backup interrupted at any
+// point is never listed. A manifest is used only when it matches its
+// .sha256 (Load); a directory whose manifest is missing, truncated, edited
+// or unparsable is damaged, listed as such (Scan) and never restored.
+// Leftover .tmp- directories are removed by the next run. An flock on .lock
+// keeps two runs from overlapping (and is released if the process dies).
+// Retention keeps the newest N fulls and their differentials.
 // Configuration files (haconf.yaml, the CIB, rendered files, RabbitMQ
-// definitions) are archived in config.tar.zst. All files are 0600.
+// definitions) are archived in config.tar.zst. All files are 0600. A run
+// first checks the repository's free space against an estimate (a full:
+// the databases' data length; a differential: the binary logs to copy)
+// and fails with ErrNoSpace naming both numbers.
 //
 // # Restore and drill
 //
-// Restore refuses a target that already holds one of the backup's
-// databases unless forced. It creates databases, users (when saved) and
-// tables, loads every data file in parallel with LOAD DATA LOCAL INFILE
-// (foreign and unique checks off), checking each file's SHA-256 as it
-// streams and each file's row count against what the server reports
-// loaded, and any warning the server raises while loading (a value it
-// could not store and replaced) fails it too, so a short, silently empty
-// or silently altered load fails (mydumper's silent-empty-table failure
-// cannot pass); a loader chosen as a deadlock victim reloads its file, then creates views, routines,
-// triggers and events, then replays the differential. Drill does this into
+// Restore first checks, changing nothing: every manifest of the chain
+// against its .sha256, every file's size and SHA-256, the free space (the
+// target's datadir when the target is on this machine, the temporary
+// directory for the binary logs), and the target: a backup database that
+// holds data there is refused unless forced, an empty one (a fresh
+// server's test database) is not data. It then creates each database under
+// a staging name with its tables, loads every data file in parallel with
+// LOAD DATA LOCAL INFILE (foreign and unique checks off), checking each
+// file's row count against what the server reports loaded, and any warning
+// the server raises while loading (a value it could not store and replaced)
+// fails it too, so a short, silently empty or silently altered load fails
+// (mydumper's silent-empty-table failure cannot pass); a loader chosen as a
+// deadlock victim reloads its file. Only then are the databases published:
+// a same-named database of the target is moved aside (tables renamed, other
+// objects recorded), the staged tables are renamed into place, accounts
+// the target lacks are created, then views, routines, triggers and events,
+// then the differential is replayed. Any failure rolls all of it back;
+// the moved-aside databases are dropped only after success (see Restore
+// for what a rollback cannot undo). Drill does this into
 // a scratch mariadbd it starts on 127.0.0.1 with a temporary datadir and a
 // random password, and compares every table's row count and checksum with
 // the values recorded in the snapshot.
@@ -126,10 +154,31 @@
 // restore target needs an account with all privileges, including BINLOG
 // REPLAY (or SUPER) to replay a differential, and local_infile = ON. The
 // password comes from MYSQL_PWD or the [client] section of an option file
-// that only its owner can read (ResolveDSN); a DSN carrying a password is
-// refused, and errors and logs name user@address, never the password.
+// that only its owner can read (ResolveDSN; with an explicit DSN the file
+// is optional); a DSN carrying a password is refused, and errors and logs
+// name user@address, never the password.
+//
+// # Off-host copies
+//
+// Copy puts every complete backup that a target of backup.copies lacks
+// there over SFTP: into .tmp-<id>, each file hashed as it is read here and
+// read back there to be compared with the manifest's SHA-256, then renamed
+// to <id>, so that the target, laid out as a repository, never shows a
+// half-copied backup. What the target holds is judged by its manifest's
+// SHA-256 and each file's size (Verify: each file's SHA-256); retention is
+// planned over both listings (planCopy), so the target is never sent a
+// backup it would drop, and applied to what it holds after the copy. Only
+// the SFTP subsystem is used (no shell on the target), which is also why
+// the read-back crosses the network a second time: an sftp-only account
+// cannot run sha256sum. Host keys are checked against known_hosts_file
+// (ErrHostKeyUnknown, ErrHostKeyChanged); the key comes from identity_file,
+// never a password. Each target's last run is kept in copies.json
+// (ReadCopyState, Uncopied) for status and metrics. Fetch brings a chain
+// back, verified as it is read, into a local directory that Restore then
+// reads as a repository.
 //
 // Scheduler runs full, differential and drill jobs on cron schedules only
 // where MariaDB is active, never two at once, recording their outcomes in
-// the repository's state.json for monitoring.
+// the repository's state.json for monitoring, and runs the copy after each
+// full or differential job, in the background.
 package backup

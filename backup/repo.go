@@ -54,13 +54,26 @@ type Manifest struct {
 	// ConfigFiles are the cluster configuration paths archived in config.tar.zst.
 	ConfigFiles []string   `json:"config_files,omitempty"`
 	Files       []FileInfo `json:"files"`
+
+	// sum is the SHA-256 of the manifest's bytes, checked against
+	// manifest.json.sha256 when it was read: two intact manifests with the
+	// same sum are the same (a copy target's against the local one).
+	sum string
 }
 
-// Server identifies the server a backup was taken from.
+// Server describes the server a backup was taken from. Hostname is for
+// people only: after a failover the same database (its datadir and binary
+// logs on the DRBD volume) runs on the other node under another hostname,
+// so nothing is decided by it. What moves with the data identifies the
+// source: the binary log (its basename, file sequence and the GTID state at
+// the snapshot, BinlogPos.GTID), with ServerID and GTIDDomainID (the
+// rendered configuration gives both nodes the same). MariaDB 10.11 has no
+// server_uuid.
 type Server struct {
 	Version        string `json:"version"`
 	Hostname       string `json:"hostname"`
 	ServerID       uint64 `json:"server_id"`
+	GTIDDomainID   uint64 `json:"gtid_domain_id"`
 	LogBinBasename string `json:"log_bin_basename,omitempty"`
 }
 
@@ -68,6 +81,12 @@ type Server struct {
 type BinlogPos struct {
 	File     string `json:"file"`
 	Position uint64 `json:"position"`
+	// GTID is the server's GTID state at this position
+	// (BINLOG_GTID_POS(File, Position), e.g. "0-1-1234"; "" before the
+	// first transaction). Recorded by fulls since haconf wrote it; a
+	// differential uses it to prove that the binary log it reads is the
+	// one the full was taken from.
+	GTID string `json:"gtid,omitempty"`
 }
 
 func (p *BinlogPos) String() string {
@@ -93,6 +112,10 @@ type FileInfo struct {
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
 	Rows   int64  `json:"rows,omitempty"`
+	// RawSize is the uncompressed size of a data file or binary log (0 in
+	// backups taken before haconf recorded it): what a restore's
+	// free-space check estimates from.
+	RawSize int64 `json:"raw_size,omitempty"`
 }
 
 // Size is the total size of the backup's files.
@@ -120,6 +143,12 @@ var ErrNotFound = errors.New("no such backup")
 //	<dir>/.tmp-<id>/                 a backup being written, or left by a crash
 //	<dir>/.lock                      held (flock) by the running backup
 //	<dir>/state.json                 last success of each scheduled job
+//	<dir>/scheduled.json             when a scheduler first ran the schedules here
+//	<dir>/.copy.lock                 held (flock) by the running copy to off-host targets
+//	<dir>/copies.json                last copy to each off-host target (Copy)
+//
+// A copy target's directory has the same layout (backups and .tmp-
+// directories only).
 type Repository struct {
 	Dir string
 }
@@ -140,11 +169,15 @@ func newID(kind Kind, t time.Time) string {
 
 // Lock takes the repository lock without waiting. The lock is an flock on
 // <dir>/.lock, so it is released if the process dies.
-func (r Repository) Lock() (unlock func(), err error) {
+func (r Repository) Lock() (unlock func(), err error) { return r.lock(".lock", ErrLocked) }
+
+// lock takes the flock on <dir>/name without waiting; busy is the error
+// when another process holds it.
+func (r Repository) lock(name string, busy error) (unlock func(), err error) {
 	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create repository: %w", err)
 	}
-	path := filepath.Join(r.Dir, ".lock")
+	path := filepath.Join(r.Dir, name)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock: %w", err)
@@ -153,7 +186,7 @@ func (r Repository) Lock() (unlock func(), err error) {
 		holder, _ := os.ReadFile(path)
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w (%s, pid %s)", ErrLocked, path, strings.TrimSpace(string(holder)))
+			return nil, fmt.Errorf("%w (%s, pid %s)", busy, path, strings.TrimSpace(string(holder)))
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
@@ -166,9 +199,58 @@ func (r Repository) Lock() (unlock func(), err error) {
 	}, nil
 }
 
-// List returns the complete backups, oldest first. Directories without a
-// readable manifest (interrupted runs) are not backups and are skipped.
+// List returns the complete, intact backups, oldest first. Directories
+// without a readable manifest, or whose manifest does not match
+// manifest.json.sha256, are left out (Scan lists them as damaged); the
+// temporary directories of interrupted runs are never backups.
 func (r Repository) List() ([]*Manifest, error) {
+	entries, err := r.Scan()
+	if err != nil {
+		return nil, err
+	}
+	var out []*Manifest
+	for _, e := range entries {
+		if e.Damage == nil {
+			out = append(out, e.Manifest)
+		}
+	}
+	return out, nil
+}
+
+// Entry is one backup directory of the repository: its manifest, or why
+// it cannot be read (Damage wraps ErrCorrupt).
+type Entry struct {
+	ID       string
+	Manifest *Manifest // nil when Damage is set
+	Damage   error
+}
+
+// Scan returns every backup directory, oldest first, each with its
+// manifest or the reason it is damaged (a truncated or unparsable manifest,
+// one that does not match manifest.json.sha256, or none at all). It reads
+// only the manifests; Verify reads the files.
+func (r Repository) Scan() ([]Entry, error) {
+	ids, err := r.ids()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, 0, len(ids))
+	for _, id := range ids {
+		m, err := r.Load(id)
+		if err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		if errors.Is(err, ErrNotFound) {
+			err = fmt.Errorf("%w: %s has no %s", ErrCorrupt, id, manifestName)
+		}
+		out = append(out, Entry{ID: id, Manifest: m, Damage: err})
+	}
+	return out, nil
+}
+
+// ids are the names of the repository's backup directories, oldest first
+// (an id starts with its time; Load checks that the manifest agrees).
+func (r Repository) ids() ([]string, error) {
 	entries, err := os.ReadDir(r.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -176,52 +258,84 @@ func (r Repository) List() ([]*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read repository: %w", err)
 	}
-	var out []*Manifest
+	var ids []string
 	for _, e := range entries {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-			continue
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			ids = append(ids, e.Name())
 		}
-		m, err := r.Load(e.Name())
-		if err != nil {
-			continue
-		}
-		out = append(out, m)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	sort.Strings(ids)
+	return ids, nil
 }
 
-// Load reads the manifest of backup id.
+// Load reads the manifest of backup id and checks it against
+// manifest.json.sha256, which the run wrote after it. A manifest that is
+// missing its checksum, does not match it or does not parse is an error
+// wrapping ErrCorrupt; a backup directory without a manifest is ErrNotFound.
 func (r Repository) Load(id string) (*Manifest, error) {
 	if id == "" || strings.ContainsAny(id, "/\\") || strings.HasPrefix(id, ".") {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	data, err := os.ReadFile(filepath.Join(r.Dir, id, manifestName))
+	return loadDir(filepath.Join(r.Dir, id), id)
+}
+
+// loadDir is Load of backup id in the directory dir.
+func loadDir(dir, id string) (*Manifest, error) {
+	path := filepath.Join(dir, manifestName)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read manifest of %s: %w", id, err)
 	}
-	var m Manifest
+	sum, err := os.ReadFile(path + ".sha256")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read manifest checksum of %s: %w", id, err)
+	}
+	return decodeManifest(id, data, sum)
+}
+
+// decodeManifest checks a manifest's bytes against the SHA-256 recorded in
+// manifest.json.sha256 (sum, nil when that file is missing) and decodes
+// them. Every problem wraps ErrCorrupt.
+func decodeManifest(id string, data, sum []byte) (*Manifest, error) {
+	if sum == nil {
+		return nil, fmt.Errorf("%w: %s: %s.sha256 is missing", ErrCorrupt, id, manifestName)
+	}
+	want, _, _ := strings.Cut(strings.TrimSpace(string(sum)), " ")
+	if got := sha256hex(data); got != want {
+		return nil, fmt.Errorf("%w: %s: %s does not match %s.sha256 (truncated or edited): sha256 %s, recorded %s", ErrCorrupt, id, manifestName, manifestName, got, want)
+	}
+	m := Manifest{sum: want}
 	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("manifest of %s: %w", id, err)
+		return nil, fmt.Errorf("%w: %s: manifest does not parse: %v", ErrCorrupt, id, err)
 	}
 	if m.ID != id {
-		return nil, fmt.Errorf("manifest of %s names backup %q", id, m.ID)
+		return nil, fmt.Errorf("%w: manifest of %s names backup %q", ErrCorrupt, id, m.ID)
+	}
+	for _, f := range m.Files {
+		// A manifest names files inside its own directory only; one from
+		// another machine (a copy target) is not trusted to.
+		if !filepath.IsLocal(filepath.FromSlash(f.Path)) || f.Path == manifestName || f.Path == manifestName+".sha256" {
+			return nil, fmt.Errorf("%w: manifest of %s names the file %q, outside the backup's own files", ErrCorrupt, id, f.Path)
+		}
 	}
 	return &m, nil
 }
 
-// Latest returns the newest complete backup of kind ("" for any).
+// Latest returns the newest complete backup of kind ("" for any). It
+// reads manifests from the newest down to the first that matches (the
+// watchdog's metrics call it at every scrape).
 func (r Repository) Latest(kind Kind) (*Manifest, error) {
-	all, err := r.List()
+	ids, err := r.ids()
 	if err != nil {
 		return nil, err
 	}
-	for i := len(all) - 1; i >= 0; i-- {
-		if kind == "" || all[i].Type == kind {
-			return all[i], nil
+	for i := len(ids) - 1; i >= 0; i-- {
+		m, err := r.Load(ids[i])
+		if err == nil && (kind == "" || m.Type == kind) {
+			return m, nil
 		}
 	}
 	if kind == "" {
@@ -327,6 +441,7 @@ type txn struct {
 	mu    sync.Mutex
 	files []FileInfo
 	dirs  map[string]bool
+	done  bool // committed
 }
 
 func (r Repository) begin(id string) (*txn, error) {
@@ -337,8 +452,13 @@ func (r Repository) begin(id string) (*txn, error) {
 	return &txn{repo: r, id: id, dir: dir, dirs: map[string]bool{dir: true}}, nil
 }
 
-// abort removes everything written so far.
-func (t *txn) abort() { _ = os.RemoveAll(t.dir) }
+// abort removes everything written so far, unless the backup was
+// committed: defer it after begin.
+func (t *txn) abort() {
+	if !t.done {
+		_ = os.RemoveAll(t.dir)
+	}
+}
 
 // hashedFile is a file being written whose SHA-256 and size are recorded in
 // the manifest when it is closed.
@@ -349,6 +469,7 @@ type hashedFile struct {
 	h    hash.Hash
 	n    int64
 	Rows int64
+	Raw  int64 // uncompressed bytes, set by the writer
 }
 
 func (h *hashedFile) Write(p []byte) (int, error) {
@@ -368,7 +489,7 @@ func (h *hashedFile) Close() error {
 		return fmt.Errorf("close %s: %w", h.rel, err)
 	}
 	h.t.mu.Lock()
-	h.t.files = append(h.t.files, FileInfo{Path: h.rel, Size: h.n, SHA256: hex.EncodeToString(h.h.Sum(nil)), Rows: h.Rows})
+	h.t.files = append(h.t.files, FileInfo{Path: h.rel, Size: h.n, SHA256: hex.EncodeToString(h.h.Sum(nil)), Rows: h.Rows, RawSize: h.Raw})
 	h.t.mu.Unlock()
 	return nil
 }
@@ -442,6 +563,7 @@ func (t *txn) commit(m *Manifest) error {
 	if err := os.Rename(t.dir, final); err != nil {
 		return fmt.Errorf("publish backup %s: %w", t.id, err)
 	}
+	t.done = true
 	return syncDir(t.repo.Dir)
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -39,31 +40,45 @@ type RestoreOptions struct {
 	// brings its full along.
 	ID       string
 	Parallel int
-	// Force drops databases of the backup that already exist on the target.
+	// Force replaces databases of the backup that already hold data on the
+	// target; their old content is dropped only once the restore succeeded.
 	Force bool
-	// DryRun checks the chain and the target and says what would happen,
-	// changing nothing.
+	// DryRun checks the chain (every file) and the target and says what
+	// would happen, changing nothing.
 	DryRun bool
 	// Runner runs mariadb-binlog to replay a differential.
 	Runner   Runner
 	Logger   *slog.Logger
 	Progress *Progress
 	// CheckFull, when set, runs once the full is loaded and before the
-	// differential is replayed; an error stops the restore.
+	// differential is replayed; an error stops the restore (and rolls it
+	// back).
 	CheckFull func(ctx context.Context, full *Manifest) error
+
+	freeSpace func(dir string) (int64, error) // test hook (default FreeBytes)
+	afterLoad func() error                    // test hook: runs after the data is staged
 }
 
 // RestoreResult says what a restore did (or, dry, would do).
 type RestoreResult struct {
-	Chain     []string      `json:"chain"`
-	Databases []string      `json:"databases"`
-	Existing  []string      `json:"existing,omitempty"` // backup databases already on the target
-	Tables    int           `json:"tables"`
-	Rows      int64         `json:"rows"`
-	Bytes     int64         `json:"bytes"`
-	Events    int           `json:"binlog_statements,omitempty"`
-	Duration  time.Duration `json:"duration_ns"`
-	DryRun    bool          `json:"dry_run,omitempty"`
+	Chain     []string `json:"chain"`
+	Databases []string `json:"databases"`
+	// Existing are backup databases that hold data on the target: a
+	// restore refuses them unless forced, and then replaces them.
+	Existing []string `json:"existing,omitempty"`
+	// Empty are backup databases that exist on the target without any
+	// table, view, routine or event (a fresh server's test database):
+	// not data, replaced without --force.
+	Empty  []string `json:"empty,omitempty"`
+	Tables int      `json:"tables"`
+	Rows   int64    `json:"rows"`
+	Bytes  int64    `json:"bytes"`
+	// Verified is true once every file of the chain matched its SHA-256,
+	// which a restore checks before it changes anything.
+	Verified bool          `json:"verified"`
+	Events   int           `json:"binlog_statements"`
+	Duration time.Duration `json:"duration_ns"`
+	DryRun   bool          `json:"dry_run"`
 	// Expected are the tables of the last backup in the chain with the
 	// row counts and checksums recorded at its snapshot.
 	Expected []TableInfo `json:"-"`
@@ -71,10 +86,37 @@ type RestoreResult struct {
 
 var readerSeq atomic.Int64
 
-// Restore loads a backup chain into an empty server or into databases that
-// do not exist yet. Every file's SHA-256 is checked as it is read, and every
-// data file's row count is checked against what the server loaded, so a
-// damaged file or a silently short load fails the restore.
+// Restore loads a backup chain into a server, never leaving it half
+// loaded:
+//
+//  1. Before anything on the target changes, every manifest of the chain is
+//     checked against its manifest.json.sha256 and every file against its
+//     size and SHA-256; the free space for the restore is checked (on the
+//     target's datadir when the target is on this machine, and in the
+//     temporary directory the binary logs are unpacked to).
+//  2. The target is checked: a backup database that already holds data
+//     there is refused unless Force; an empty one (a fresh server's test
+//     database) is not data.
+//  3. Every database is created under a staging name
+//     (haconf_restore_<tag>_<n>), its tables created and loaded there,
+//     each data file's row count checked against what the server loaded.
+//  4. Publishing: each database that exists on the target is moved aside
+//     (its tables renamed into haconf_restore_<tag>_old<n>, its views,
+//     routines, triggers and events recorded and dropped), the database is
+//     created under its own name and the staged tables renamed into it
+//     (RENAME TABLE); then accounts, views, routines, triggers and events
+//     are created and the differential replayed.
+//  5. Any failure rolls back: staged and published databases are dropped,
+//     the moved-aside ones renamed back with their recorded views,
+//     routines, triggers and events, and accounts the restore created are
+//     dropped. The old content of replaced databases is dropped only after
+//     everything succeeded.
+//
+// What cannot be staged: accounts and the differential's replay act on the
+// target's real names. Accounts that already exist on the target are never
+// changed by the restore itself; but grants or writes that the replayed
+// binary log makes to accounts or databases outside the backup that existed
+// before are not undone by a rollback.
 func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	start := time.Now()
 	if o.Parallel < 1 {
@@ -101,30 +143,55 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		res.Rows += t.Rows
 	}
 	res.Tables = len(full.Tables)
+	o.Progress.setPhase("verify")
+	var problems []string
+	for _, m := range chain {
+		p, err := o.Repo.verifyFiles(ctx, m)
+		if err != nil {
+			return res, err
+		}
+		for _, x := range p {
+			problems = append(problems, x.String())
+		}
+	}
+	if len(problems) > 0 {
+		return res, fmt.Errorf("%w: nothing was restored: %s", ErrCorrupt, strings.Join(problems, "; "))
+	}
+	res.Verified = true
 	var objs []Object
 	if err := readJSON(o.Repo, full, "schema.json", &objs); err != nil {
-		return nil, err
+		return res, err
+	}
+	need := restoreSpace(chain)
+	if need.tmp > 0 {
+		if err := checkSpace(o.freeSpace, os.TempDir(), need.tmp, "unpacking the differential's binary logs"); err != nil {
+			return res, err
+		}
 	}
 	db, err := open(ctx, o.Target, o.Parallel)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	defer db.Close()
-	existing, err := listDatabases(ctx, db, nil)
+	if err := checkTargetSpace(ctx, db, o, need.target); err != nil {
+		return res, err
+	}
+	contents, err := schemaContents(ctx, db)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
-	want := map[string]bool{}
 	for _, d := range full.Databases {
-		want[d] = true
-	}
-	for _, d := range existing {
-		if want[d] {
+		n, ok := contents[d]
+		switch {
+		case !ok:
+		case n == 0:
+			res.Empty = append(res.Empty, d)
+		default:
 			res.Existing = append(res.Existing, d)
 		}
 	}
 	if len(res.Existing) > 0 && !o.Force {
-		return res, fmt.Errorf("%w: it already has database(s) %s; restore into an empty server, or drop them (--force)", ErrTargetNotEmpty, strings.Join(res.Existing, ", "))
+		return res, fmt.Errorf("%w: it already has database(s) %s holding data; restore into an empty server, or replace them (--force: the old content is dropped once the restore succeeded)", ErrTargetNotEmpty, strings.Join(res.Existing, ", "))
 	}
 	if o.DryRun {
 		res.Duration = time.Since(start)
@@ -138,61 +205,147 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 		return nil, fmt.Errorf("connect to target: %w", err)
 	}
 	defer conn.Close()
-	for _, d := range res.Existing {
-		o.Logger.Warn("dropping database on the restore target", "db", d)
-		if _, err := conn.ExecContext(ctx, "DROP DATABASE "+quoteIdent(d)); err != nil {
-			return nil, fmt.Errorf("drop %s: %w", d, err)
-		}
-	}
-	// Never recreate the account the restore runs as: its GRANT line
-	// carries the source's password hash and would lock us out.
-	var self string
-	if err := conn.QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&self); err != nil {
-		return nil, fmt.Errorf("read current user: %w", err)
-	}
-	kept := objs[:0:0]
-	for _, ob := range objs {
-		if ob.Kind == "user" && ob.Name == self {
-			o.Logger.Warn("not restoring the account the restore connects as", "user", self)
-			continue
-		}
-		kept = append(kept, ob)
-	}
-	objs = kept
-	o.Progress.setPhase("schema")
 	if _, err := conn.ExecContext(ctx, "SET SESSION foreign_key_checks = 0"); err != nil {
 		return nil, fmt.Errorf("prepare target session: %w", err)
 	}
-	if err := createObjects(ctx, conn, objs, "database", "user", "table"); err != nil {
+	st, err := newStaging(ctx, db, conn, o.Logger, full.Databases)
+	if err != nil {
 		return nil, err
+	}
+	if err := restoreChain(ctx, db, conn, st, o, chain, objs, res); err != nil {
+		if rerr := st.rollback(); rerr != nil {
+			return nil, fmt.Errorf("%w; rolling the restore back also failed, the target needs a look: %w", err, rerr)
+		}
+		return nil, fmt.Errorf("%w (rolled back: the target is as it was)", err)
+	}
+	if err := st.commit(ctx); err != nil {
+		return res, err
+	}
+	res.Duration = time.Since(start)
+	o.Logger.Info("restore complete", "chain", strings.Join(res.Chain, ","), "tables", res.Tables, "rows", res.Rows, "duration", res.Duration.Round(time.Millisecond))
+	return res, nil
+}
+
+// restoreChain stages the full, publishes it, and replays the
+// differential; st records every step for a rollback.
+func restoreChain(ctx context.Context, db *sql.DB, conn *sql.Conn, st *staging, o RestoreOptions, chain []*Manifest, objs []Object, res *RestoreResult) error {
+	full, last := chain[0], chain[len(chain)-1]
+	o.Progress.setPhase("schema")
+	if err := st.stage(ctx, objs); err != nil {
+		return err
 	}
 	o.Progress.setPhase("data")
 	o.Progress.RowsTotal.Store(res.Rows)
-	if err := loadData(ctx, db, o, full); err != nil {
-		return nil, err
+	if err := loadData(ctx, db, o, full, st.names); err != nil {
+		return err
+	}
+	if o.afterLoad != nil {
+		if err := o.afterLoad(); err != nil {
+			return err
+		}
+	}
+	o.Progress.setPhase("publish")
+	if err := st.publish(ctx, objs); err != nil {
+		return err
+	}
+	if err := st.createUsers(ctx, objs); err != nil {
+		return err
 	}
 	o.Progress.setPhase("schema")
 	if err := createObjects(ctx, conn, objs, "view", "procedure", "function", "trigger", "event"); err != nil {
-		return nil, err
+		return err
 	}
 	if o.CheckFull != nil {
-		t0 := time.Now()
 		if err := o.CheckFull(ctx, full); err != nil {
-			return res, err
+			return err
 		}
-		start = start.Add(time.Since(t0)) // the check is not restore time
 	}
 	if len(chain) > 1 {
 		o.Progress.setPhase("binlog")
 		n, err := replayDifferential(ctx, conn, o, full, last)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		res.Events = n
 	}
-	res.Duration = time.Since(start)
-	o.Logger.Info("restore complete", "chain", strings.Join(res.Chain, ","), "tables", res.Tables, "rows", res.Rows, "duration", res.Duration.Round(time.Millisecond))
-	return res, nil
+	return nil
+}
+
+// spaceNeed is what a restore is estimated to take.
+type spaceNeed struct {
+	target int64 // on the target's datadir
+	tmp    int64 // in the temporary directory (unpacked binary logs)
+}
+
+// restoreSpace estimates a chain's space from its files' uncompressed
+// sizes (RawSize; for backups that did not record it, 3x the data files'
+// and 5x the binary logs' compressed size): the target takes about twice
+// the data's text (InnoDB pages, row overhead and indexes) plus the
+// replayed binary logs, which are also unpacked to the temporary directory.
+func restoreSpace(chain []*Manifest) spaceNeed {
+	var n spaceNeed
+	for _, m := range chain {
+		for _, f := range m.Files {
+			isLog := strings.HasPrefix(f.Path, "binlog/")
+			raw := f.RawSize
+			if raw == 0 && isLog {
+				raw = 5 * f.Size
+			} else if raw == 0 && strings.HasPrefix(f.Path, "data/") {
+				raw = 3 * f.Size
+			}
+			if isLog {
+				n.tmp += raw
+				n.target += raw
+			} else if strings.HasPrefix(f.Path, "data/") {
+				n.target += 2 * raw
+			}
+		}
+	}
+	return n
+}
+
+// checkTargetSpace checks the free space of the target's datadir when the
+// target runs on this machine (a unix socket or a loopback address); a
+// remote target's disk cannot be seen from here, which is logged.
+func checkTargetSpace(ctx context.Context, db *sql.DB, o RestoreOptions, need int64) error {
+	local := o.Target.Net == "unix"
+	if host, _, err := net.SplitHostPort(o.Target.Addr); err == nil && o.Target.Net == "tcp" {
+		ip := net.ParseIP(host)
+		local = host == "localhost" || ip != nil && ip.IsLoopback()
+	}
+	if !local {
+		o.Logger.Warn("free space on the restore target not checked: it is not on this machine", "target", Where(o.Target), "needs", FormatBytes(need))
+		return nil
+	}
+	var datadir string
+	if err := db.QueryRowContext(ctx, "SELECT @@datadir").Scan(&datadir); err != nil {
+		return fmt.Errorf("read the target's datadir: %w", err)
+	}
+	return checkSpace(o.freeSpace, datadir, need, "the restored databases (twice the data's uncompressed size, plus the binary logs)")
+}
+
+// schemaContents returns every database of the server with the number of
+// tables, views, routines and events it holds.
+func schemaContents(ctx context.Context, q queryer) (map[string]int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT s.SCHEMA_NAME,
+		(SELECT COUNT(*) FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = s.SCHEMA_NAME) +
+		(SELECT COUNT(*) FROM information_schema.ROUTINES r WHERE r.ROUTINE_SCHEMA = s.SCHEMA_NAME) +
+		(SELECT COUNT(*) FROM information_schema.EVENTS e WHERE e.EVENT_SCHEMA = s.SCHEMA_NAME)
+		FROM information_schema.SCHEMATA s`)
+	if err != nil {
+		return nil, fmt.Errorf("list the target's databases: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var name string
+		var n int
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, fmt.Errorf("list the target's databases: %w", err)
+		}
+		out[name] = n
+	}
+	return out, rows.Err()
 }
 
 // openVerified opens a file of backup m for reading through a check of its
@@ -303,8 +456,8 @@ func createObject(ctx context.Context, c *sql.Conn, o Object) error {
 }
 
 // loadData loads every data file of full with LOAD DATA LOCAL INFILE, in
-// parallel, largest first.
-func loadData(ctx context.Context, db *sql.DB, o RestoreOptions, full *Manifest) error {
+// parallel, largest first, each table into the database into[t.DB].
+func loadData(ctx context.Context, db *sql.DB, o RestoreOptions, full *Manifest, into map[string]string) error {
 	type file struct {
 		table *TableInfo
 		info  FileInfo
@@ -349,7 +502,7 @@ func loadData(ctx context.Context, db *sql.DB, o RestoreOptions, full *Manifest)
 	}
 	return runWorkers(ctx, conns, tasks, func(ctx context.Context, w *worker, tk task) error {
 		f := files[tk.seq]
-		n, err := loadFile(ctx, w.conn, o.Repo, full, f.table, f.info)
+		n, err := loadFile(ctx, w.conn, o.Repo, full, f.table, into[f.table.DB], f.info)
 		if err != nil {
 			return err
 		}
@@ -362,9 +515,9 @@ func loadData(ctx context.Context, db *sql.DB, o RestoreOptions, full *Manifest)
 // loadFile loads one data file, again if the server chose it as a deadlock
 // victim (two loaders writing the same table): the failed LOAD DATA was
 // rolled back as a whole.
-func loadFile(ctx context.Context, c *sql.Conn, repo Repository, m *Manifest, t *TableInfo, fi FileInfo) (int64, error) {
+func loadFile(ctx context.Context, c *sql.Conn, repo Repository, m *Manifest, t *TableInfo, into string, fi FileInfo) (int64, error) {
 	for attempt := 1; ; attempt++ {
-		n, err := loadFileOnce(ctx, c, repo, m, t, fi)
+		n, err := loadFileOnce(ctx, c, repo, m, t, into, fi)
 		var me *mysql.MySQLError
 		if attempt < 5 && errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205) {
 			continue
@@ -373,7 +526,7 @@ func loadFile(ctx context.Context, c *sql.Conn, repo Repository, m *Manifest, t 
 	}
 }
 
-func loadFileOnce(ctx context.Context, c *sql.Conn, repo Repository, m *Manifest, t *TableInfo, fi FileInfo) (int64, error) {
+func loadFileOnce(ctx context.Context, c *sql.Conn, repo Repository, m *Manifest, t *TableInfo, into string, fi FileInfo) (int64, error) {
 	r, check, done, err := openVerified(repo, m, fi.Path)
 	if err != nil {
 		return 0, err
@@ -391,7 +544,7 @@ func loadFileOnce(ctx context.Context, c *sql.Conn, repo Repository, m *Manifest
 	for i, col := range t.Columns {
 		cols[i] = quoteIdent(col)
 	}
-	q := "LOAD DATA LOCAL INFILE 'Reader::" + name + "' INTO TABLE " + quoteIdent(t.DB) + "." + quoteIdent(t.Name) +
+	q := "LOAD DATA LOCAL INFILE 'Reader::" + name + "' INTO TABLE " + quoteIdent(into) + "." + quoteIdent(t.Name) +
 		" CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (" + strings.Join(cols, ", ") + ")"
 	res, err := c.ExecContext(ctx, q)
 	if err != nil {

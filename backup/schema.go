@@ -240,46 +240,43 @@ func captureSchema(ctx context.Context, q queryer, dbs []string, tables []*table
 		return out, rows.Err()
 	}
 	in := inList(dbs)
-	views, err := list("SELECT TABLE_SCHEMA, TABLE_NAME, 'view' FROM information_schema.VIEWS WHERE TABLE_SCHEMA IN " + in + " ORDER BY 1, 2")
-	if err != nil {
-		return nil, err
-	}
-	routines, err := list("SELECT ROUTINE_SCHEMA, ROUTINE_NAME, LOWER(ROUTINE_TYPE) FROM information_schema.ROUTINES WHERE ROUTINE_TYPE IN ('PROCEDURE','FUNCTION') AND ROUTINE_SCHEMA IN " + in + " ORDER BY 1, 2")
-	if err != nil {
-		return nil, err
-	}
-	triggers, err := list("SELECT TRIGGER_SCHEMA, TRIGGER_NAME, 'trigger' FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN " + in + " ORDER BY 1, ACTION_ORDER, 2")
-	if err != nil {
-		return nil, err
-	}
-	events, err := list("SELECT EVENT_SCHEMA, EVENT_NAME, 'event' FROM information_schema.EVENTS WHERE EVENT_SCHEMA IN " + in + " ORDER BY 1, 2")
-	if err != nil {
-		return nil, err
-	}
-	for _, group := range [][]named{views, routines, triggers, events} {
-		for _, n := range group {
-			r, err := showCreate(ctx, q, "SHOW CREATE "+strings.ToUpper(n.kind)+" "+quoteIdent(n.db)+"."+quoteIdent(n.name))
-			if err != nil {
-				return nil, err
-			}
-			o := Object{Kind: n.kind, DB: n.db, Name: n.name, SQLMode: r["sql_mode"], Charset: r["character_set_client"], Collation: r["collation_connection"]}
-			switch n.kind {
-			case "view":
-				o.SQL = r["create view"]
-			case "procedure":
-				o.SQL = r["create procedure"]
-			case "function":
-				o.SQL = r["create function"]
-			case "trigger":
-				o.SQL = r["sql original statement"]
-			case "event":
-				o.SQL = r["create event"]
-			}
-			if o.SQL == "" {
-				return nil, fmt.Errorf("SHOW CREATE %s %s.%s returned no definition: the backup user lacks privileges on it", n.kind, n.db, n.name)
-			}
-			objs = append(objs, o)
+	// Views, routines, triggers, events: each kind listed, then each
+	// object's definition read, in this order.
+	var all []named
+	for _, query := range []string{
+		"SELECT TABLE_SCHEMA, TABLE_NAME, 'view' FROM information_schema.VIEWS WHERE TABLE_SCHEMA IN " + in + " ORDER BY 1, 2",
+		"SELECT ROUTINE_SCHEMA, ROUTINE_NAME, LOWER(ROUTINE_TYPE) FROM information_schema.ROUTINES WHERE ROUTINE_TYPE IN ('PROCEDURE','FUNCTION') AND ROUTINE_SCHEMA IN " + in + " ORDER BY 1, 2",
+		"SELECT TRIGGER_SCHEMA, TRIGGER_NAME, 'trigger' FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN " + in + " ORDER BY 1, ACTION_ORDER, 2",
+		"SELECT EVENT_SCHEMA, EVENT_NAME, 'event' FROM information_schema.EVENTS WHERE EVENT_SCHEMA IN " + in + " ORDER BY 1, 2",
+	} {
+		group, err := list(query)
+		if err != nil {
+			return nil, err
 		}
+		all = append(all, group...)
+	}
+	for _, n := range all {
+		r, err := showCreate(ctx, q, "SHOW CREATE "+strings.ToUpper(n.kind)+" "+quoteIdent(n.db)+"."+quoteIdent(n.name))
+		if err != nil {
+			return nil, err
+		}
+		o := Object{Kind: n.kind, DB: n.db, Name: n.name, SQLMode: r["sql_mode"], Charset: r["character_set_client"], Collation: r["collation_connection"]}
+		switch n.kind {
+		case "view":
+			o.SQL = r["create view"]
+		case "procedure":
+			o.SQL = r["create procedure"]
+		case "function":
+			o.SQL = r["create function"]
+		case "trigger":
+			o.SQL = r["sql original statement"]
+		case "event":
+			o.SQL = r["create event"]
+		}
+		if o.SQL == "" {
+			return nil, fmt.Errorf("SHOW CREATE %s %s.%s returned no definition: the backup user lacks privileges on it", n.kind, n.db, n.name)
+		}
+		objs = append(objs, o)
 	}
 	return objs, nil
 }

@@ -29,7 +29,14 @@ type ScratchOptions struct {
 	// BufferPool is innodb_buffer_pool_size (default 256M).
 	BufferPool string
 	// Args are extra mariadbd options.
-	Args   []string
+	Args []string
+	// TestDB keeps the empty test database mariadb-install-db creates by
+	// default (a fresh server as a distribution installs it).
+	TestDB bool
+	// Reuse starts mariadbd on the datadir a previous StartScratch left in
+	// Dir (stopped, Dir given by the caller) instead of installing one: the
+	// same database started again, as after a failover.
+	Reuse  bool
 	Logger *slog.Logger
 }
 
@@ -74,15 +81,27 @@ func StartScratch(ctx context.Context, o ScratchOptions) (_ *ScratchServer, err 
 		}
 	}()
 	datadir := filepath.Join(s.Dir, "data")
+	// A tmpdir of its own: mariadbd deletes every #sql* file in its
+	// tmpdir at start, so a scratch server sharing /tmp with the
+	// controller's MariaDB would delete that server's temporary tables.
+	tmpdir := filepath.Join(s.Dir, "tmp")
+	if err := os.MkdirAll(tmpdir, 0o700); err != nil {
+		return nil, fmt.Errorf("scratch server: %w", err)
+	}
 	s.Socket = filepath.Join(s.Dir, "mysqld.sock")
 	ictx, icancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer icancel()
-	install := []string{"--no-defaults", "--datadir=" + datadir, "--auth-root-authentication-method=normal", "--skip-test-db"}
+	install := []string{"--no-defaults", "--datadir=" + datadir, "--tmpdir=" + tmpdir, "--auth-root-authentication-method=normal"}
+	if !o.TestDB {
+		install = append(install, "--skip-test-db")
+	}
 	if os.Geteuid() == 0 {
 		install = append(install, "--user=root")
 	}
-	if _, err := o.Runner.Run(ictx, "mariadb-install-db", install...); err != nil {
-		return nil, fmt.Errorf("scratch server: install datadir: %w", err)
+	if !o.Reuse {
+		if _, err := o.Runner.Run(ictx, "mariadb-install-db", install...); err != nil {
+			return nil, fmt.Errorf("scratch server: install datadir: %w", err)
+		}
 	}
 	if s.Port, err = freePort(); err != nil {
 		return nil, fmt.Errorf("scratch server: %w", err)
@@ -93,13 +112,18 @@ func StartScratch(ctx context.Context, o ScratchOptions) (_ *ScratchServer, err 
 	}
 	password := hex.EncodeToString(pw)
 	init := filepath.Join(s.Dir, "init.sql")
-	initSQL := "CREATE USER IF NOT EXISTS 'haconf'@'127.0.0.1' IDENTIFIED BY '" + password + "';\n" +
+	// Not in the binary log: a differential must not carry the account
+	// (a replay would change the restoring account's password).
+	initSQL := "SET SESSION sql_log_bin = 0;\n" +
+		"CREATE USER IF NOT EXISTS 'haconf'@'127.0.0.1';\n" +
+		"ALTER USER 'haconf'@'127.0.0.1' IDENTIFIED BY '" + password + "';\n" +
 		"GRANT ALL PRIVILEGES ON *.* TO 'haconf'@'127.0.0.1' WITH GRANT OPTION;\n"
 	if err := os.WriteFile(init, []byte(initSQL), 0o600); err != nil {
 		return nil, fmt.Errorf("scratch server: %w", err)
 	}
 	args := []string{"--no-defaults",
 		"--datadir=" + datadir,
+		"--tmpdir=" + tmpdir,
 		"--socket=" + s.Socket,
 		"--port=" + strconv.Itoa(s.Port),
 		"--bind-address=127.0.0.1",

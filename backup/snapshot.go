@@ -22,8 +22,8 @@ func serverInfo(ctx context.Context, q queryer) (Server, bool, error) {
 	var s Server
 	var logBin int
 	var basename sql.NullString
-	err := q.QueryRowContext(ctx, "SELECT @@version, @@hostname, @@server_id, @@log_bin, @@log_bin_basename").
-		Scan(&s.Version, &s.Hostname, &s.ServerID, &logBin, &basename)
+	err := q.QueryRowContext(ctx, "SELECT @@version, @@hostname, @@server_id, @@gtid_domain_id, @@log_bin, @@log_bin_basename").
+		Scan(&s.Version, &s.Hostname, &s.ServerID, &s.GTIDDomainID, &logBin, &basename)
 	if err != nil {
 		return s, false, fmt.Errorf("read server variables: %w", err)
 	}
@@ -158,6 +158,17 @@ func snapshotPosition(ctx context.Context, c *sql.Conn) (*BinlogPos, error) {
 		return nil, errors.New("the server reports no binlog_snapshot_file although log_bin is on")
 	}
 	return pos, nil
+}
+
+// binlogGTIDPos returns the server's GTID state at a binary log position
+// (BINLOG_GTID_POS), and false when the server cannot say: the file is not
+// in its binary log, or the position is not an event boundary in it.
+func binlogGTIDPos(ctx context.Context, q queryer, pos *BinlogPos) (string, bool, error) {
+	var gtid sql.NullString
+	if err := q.QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, ?)", pos.File, pos.Position).Scan(&gtid); err != nil {
+		return "", false, fmt.Errorf("read the GTID state at %s: %w", pos, err)
+	}
+	return gtid.String, gtid.Valid, nil
 }
 
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }

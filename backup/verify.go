@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,32 +27,31 @@ func (p Problem) String() string { return p.Backup + "/" + p.Path + ": " + p.Rea
 
 // Verify re-reads every file of backup id and compares its size and SHA-256
 // with the manifest, and the manifest with its own checksum. It returns the
-// damaged files (none means the backup is intact).
+// damaged files (none means the backup is intact); a manifest that is
+// missing, truncated, edited or unparsable is one problem and its files are
+// not read. The error is for a repository that cannot be read at all.
 func (r Repository) Verify(ctx context.Context, id string) ([]Problem, error) {
-	var problems []Problem
-	mpath := r.Path(id, manifestName)
-	data, err := os.ReadFile(mpath)
-	if err != nil {
+	m, err := r.Load(id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return []Problem{{id, manifestName, "missing"}}, nil
+	case errors.Is(err, ErrCorrupt):
+		return []Problem{{id, manifestName, strings.TrimPrefix(err.Error(), ErrCorrupt.Error()+": "+id+": ")}}, nil
+	case err != nil:
 		return nil, fmt.Errorf("verify %s: %w", id, err)
 	}
-	sumFile, err := os.ReadFile(mpath + ".sha256")
-	if err != nil {
-		problems = append(problems, Problem{id, manifestName + ".sha256", "missing"})
-	} else if want, _, _ := strings.Cut(string(sumFile), " "); want != sha256hex(data) {
-		problems = append(problems, Problem{id, manifestName, "sha256 does not match manifest.json.sha256"})
-		return problems, nil
-	}
-	m, err := r.Load(id)
-	if err != nil {
-		problems = append(problems, Problem{id, manifestName, err.Error()})
-		return problems, nil
-	}
+	return r.verifyFiles(ctx, m)
+}
+
+// verifyFiles checks every file of m against its manifest entry.
+func (r Repository) verifyFiles(ctx context.Context, m *Manifest) ([]Problem, error) {
+	var problems []Problem
 	for _, f := range m.Files {
 		if err := ctx.Err(); err != nil {
 			return problems, err
 		}
-		if p := checkFile(r.Path(id, f.Path), f); p != "" {
-			problems = append(problems, Problem{id, f.Path, p})
+		if p := checkFile(r.Path(m.ID, f.Path), f); p != "" {
+			problems = append(problems, Problem{m.ID, f.Path, p})
 		}
 	}
 	return problems, nil
@@ -60,10 +60,16 @@ func (r Repository) Verify(ctx context.Context, id string) ([]Problem, error) {
 // checkFile returns why the file at path does not match f, or "".
 func checkFile(path string, f FileInfo) string {
 	fh, err := os.Open(path)
+	return checkOpened(fh, err, f)
+}
+
+// checkOpened returns why the file opened (open's result, locally or on a
+// copy target) does not match f, or "", and closes it.
+func checkOpened(fh io.ReadCloser, err error, f FileInfo) string {
+	if errors.Is(err, fs.ErrNotExist) {
+		return "missing"
+	}
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "missing"
-		}
 		return err.Error()
 	}
 	defer fh.Close()
@@ -72,13 +78,7 @@ func checkFile(path string, f FileInfo) string {
 	if err != nil {
 		return "unreadable: " + err.Error()
 	}
-	if n != f.Size {
-		return fmt.Sprintf("size %d, manifest says %d", n, f.Size)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
-		return fmt.Sprintf("sha256 %s, manifest says %s", got, f.SHA256)
-	}
-	return ""
+	return compareFile(n, hex.EncodeToString(h.Sum(nil)), f)
 }
 
 func sha256hex(b []byte) string {

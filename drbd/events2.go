@@ -150,11 +150,7 @@ func (m *Model) Apply(e Event) {
 			delete(r.devices, vol)
 			return
 		}
-		d := r.devices[vol]
-		if d == nil {
-			d = &dev9{minor: -1}
-			r.devices[vol] = d
-		}
+		d := entry(r.devices, vol, func() *dev9 { return &dev9{minor: -1} })
 		if v, ok := e.Fields["minor"]; ok {
 			d.minor = atoi(v, -1)
 		}
@@ -174,11 +170,7 @@ func (m *Model) Apply(e Event) {
 			delete(c.peers, vol)
 			return
 		}
-		p := c.peers[vol]
-		if p == nil {
-			p = &peer9{eta: -1}
-			c.peers[vol] = p
-		}
+		p := entry(c.peers, vol, func() *peer9 { return &peer9{eta: -1} })
 		set(&c.name, e.Fields, "conn-name")
 		set(&p.repl, e.Fields, "replication")
 		set(&p.disk, e.Fields, "peer-disk")
@@ -203,12 +195,17 @@ func (m *Model) Apply(e Event) {
 }
 
 func (r *res9) conn(id string) *conn9 {
-	c := r.conns[id]
-	if c == nil {
-		c = &conn9{peers: map[int]*peer9{}}
-		r.conns[id] = c
+	return entry(r.conns, id, func() *conn9 { return &conn9{peers: map[int]*peer9{}} })
+}
+
+// entry returns m[k], storing fresh() there first when there is none.
+func entry[K comparable, V any](m map[K]*V, k K, fresh func() *V) *V {
+	v := m[k]
+	if v == nil {
+		v = fresh()
+		m[k] = v
 	}
-	return c
+	return v
 }
 
 // Status renders the model as the common state, one entry per volume,

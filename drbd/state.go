@@ -52,7 +52,7 @@ type Resource struct {
 
 	// SplitBrain is set when the split-brain helper was seen running
 	// (DRBD 9 events2 only; on 8.4 the handler hook records it).
-	SplitBrain bool `json:"split_brain,omitempty"`
+	SplitBrain bool `json:"split_brain"`
 }
 
 // SyncProgress is a running resync or online verify.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/haconf/haconf/internal/fixtures"
 )
 
 // scriptedStream hands out one scripted events2 session per call; an empty
@@ -47,8 +49,8 @@ func (s *scriptedStream) Stream(ctx context.Context, name string, args ...string
 
 func TestWatcherEvents2RestartsWithBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		now := string(readFixture(t, "events2-9-now.txt"))
-		sb := string(readFixture(t, "events2-9-splitbrain.txt"))
+		now := string(fixtures.Read(t, "drbd", "handwritten-events2-9-now.txt"))
+		sb := string(fixtures.Read(t, "drbd", "handwritten-events2-9-splitbrain.txt"))
 		s := &scriptedStream{scripts: []string{now, "", "", sb}, hold: true}
 		w := &Watcher{Stream: s, Version: "9.2.8", MinBackoff: time.Second, MaxBackoff: 4 * time.Second}
 		ctx, cancel := context.WithCancel(t.Context())
@@ -105,8 +107,8 @@ func (p *procSequence) Run(ctx context.Context, name string, args ...string) ([]
 
 func TestWatcherPolls84(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		connected := string(readFixture(t, "proc-8.4-connected.txt"))
-		standalone := string(readFixture(t, "proc-8.4-standalone.txt"))
+		connected := string(fixtures.Read(t, "drbd", "handwritten-proc-8.4-connected.txt"))
+		standalone := string(fixtures.Read(t, "drbd", "handwritten-proc-8.4-standalone.txt"))
 		src := &procSequence{pages: []string{connected, connected, "", connected, standalone, standalone}}
 		w := &Watcher{Run: src, Resource: "r0", Poll: 100 * time.Millisecond}
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)

@@ -18,9 +18,11 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/haconf/haconf/internal/runner"
 )
 
-// ExecRequest is what `haconf lab exec` sends to a node's agent.
+// ExecRequest is what `haconf-lab exec` sends to a node's agent.
 type ExecRequest struct {
 	Argv    []string `json:"argv"`
 	Stdin   []byte   `json:"stdin,omitempty"`
@@ -37,7 +39,7 @@ type ExecResult struct {
 	Error    string `json:"error,omitempty"`
 }
 
-// Agent is the exec service that runs in each node (`haconf lab agent`),
+// Agent is the exec service that runs in each node (`haconf-lab agent`),
 // reached over the node's control link.
 type Agent struct {
 	Node  string
@@ -275,4 +277,43 @@ func (l *Lab) Exec(ctx context.Context, node string, argv ...string) (ExecResult
 		return ExecResult{}, err
 	}
 	return c.Exec(ctx, node, ExecRequest{Argv: argv})
+}
+
+// NodeRunner runs commands in one lab node through its exec agent. It is
+// the lab's counterpart of runner.Exec - a lab node is a command runner -
+// so the drivers (pacemaker.Cluster, ...) run in a node exactly as they run
+// on a controller. A command that exits non-zero fails with a
+// *runner.Error carrying argv, the exit code and the end of stderr.
+type NodeRunner struct {
+	Client *Client
+	Node   string
+}
+
+// Runner returns the runner for node.
+func (c *Client) Runner(node string) NodeRunner { return NodeRunner{Client: c, Node: node} }
+
+// Run implements pacemaker.Runner and runner.Runner. Without a deadline on
+// ctx the agent's default timeout (2 minutes) applies.
+func (r NodeRunner) Run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	argv := append([]string{name}, args...)
+	res, err := r.Client.Exec(ctx, r.Node, ExecRequest{Argv: argv})
+	if err != nil {
+		return nil, &runner.Error{Argv: argv, ExitCode: -1, Err: err}
+	}
+	if res.ExitCode == 0 {
+		return res.Stdout, nil
+	}
+	e := &runner.Error{Argv: argv, ExitCode: res.ExitCode, Stderr: tail(res.Stderr, 4096), Err: fmt.Errorf("%s: exit status %d", r.Node, res.ExitCode)}
+	if res.ExitCode < 0 {
+		e.Err = fmt.Errorf("%s: %s", r.Node, res.Error)
+	}
+	return res.Stdout, e
+}
+
+// tail is the last max bytes of b, as runner keeps of stderr.
+func tail(b []byte, max int) string {
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return string(b)
 }

@@ -24,13 +24,14 @@ const lvSize = "256M"
 
 type bootData struct {
 	Node, Dir, NodeDir, Binary          string
-	AgentBinary                         string
+	AgentBinary, LabBinary              string
 	Modules, ModuleTree                 string
 	Mgmt, Storage, Control, HostControl netip.Addr
 	VIP                                 netip.Addr
 	AgentPort                           int
 	LVSize                              string
 	Nodes                               []Node
+	NodeConfig, WatchdogLog             string
 }
 
 // bootFile is one rendered file: where it goes (relative to the node's
@@ -43,6 +44,7 @@ type bootFile struct {
 var bootFiles = []bootFile{
 	{"stage1.sh", "stage1.sh", 0o755},
 	{"stage2.sh", "files/etc/haconf/lab-stage2.sh", 0o755},
+	{"services.sh", "files/etc/haconf/lab-services.sh", 0o755},
 	{"inittab", "files/etc/inittab", 0o644},
 	{"hosts", "files/etc/hosts", 0o644},
 	{"lvm.conf", "files/etc/lvm/lvm.conf", 0o644},
@@ -54,9 +56,10 @@ var bootFiles = []bootFile{
 // at every boot (files/) or only when absent (firstboot/).
 func (l *Lab) writeBootFiles(n Node) error {
 	d := bootData{
-		Node: n.Name, Dir: l.Dir, NodeDir: l.nodeDir(n), Binary: l.binPath(), AgentBinary: l.agentBinPath(), Modules: UMLModules, ModuleTree: filepath.Dir(UMLModules),
+		Node: n.Name, Dir: l.Dir, NodeDir: l.nodeDir(n), Binary: l.binPath(), AgentBinary: l.agentBinPath(), LabBinary: l.labBinPath(), Modules: UMLModules, ModuleTree: filepath.Dir(UMLModules),
 		Mgmt: n.Mgmt, Storage: n.Storage, Control: n.Control, HostControl: HostControl, VIP: VIP,
 		AgentPort: AgentPort, LVSize: lvSize, Nodes: Nodes,
+		NodeConfig: NodeConfigPath, WatchdogLog: WatchdogLog,
 	}
 	for _, f := range bootFiles {
 		out, err := renderBoot(f.src, d)

@@ -2,16 +2,18 @@ package lab
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/haconf/haconf/bootstrap"
 	"github.com/haconf/haconf/internal/atomicfile"
-	"github.com/haconf/haconf/internal/bootstrap"
 	"github.com/haconf/haconf/pacemaker"
 )
 
@@ -101,9 +103,11 @@ func (l *Lab) Bootstrap(ctx context.Context, extraArgs ...string) ([]BootstrapRe
 			defer wg.Done()
 			start := time.Now()
 			// UML nodes on a shared 2-core host: RabbitMQ's first cluster
-			// join alone can take minutes, more than bootstrap's default.
-			argv := append([]string{"/usr/local/sbin/haconf", "bootstrap", "-c", NodeConfigPath, "--node", n.Name, "--secrets", NodeSecretsPath, "--timeout", "10m"}, extraArgs...)
-			r, err := c.Exec(ctx, n.Name, ExecRequest{Argv: argv, Timeout: "25m"})
+			// join alone can take minutes, more than bootstrap's default, and the
+			// second node's broker boots only after the first one's (10 min ran
+			// out on ctl2 with both boots at 5-7 min each on a loaded host).
+			argv := append([]string{"/usr/local/sbin/haconf", "bootstrap", "-c", NodeConfigPath, "--node", n.Name, "--secrets", NodeSecretsPath, "--timeout", "20m"}, extraArgs...)
+			r, err := c.Exec(ctx, n.Name, ExecRequest{Argv: argv, Timeout: "45m"})
 			results[i] = BootstrapResult{Node: n.Name, Output: string(r.Stdout) + string(r.Stderr), ExitCode: r.ExitCode, Took: time.Since(start)}
 			if err != nil {
 				results[i].ExitCode = -1
@@ -195,8 +199,7 @@ func (l *Lab) createDemoUser(ctx context.Context, c *Client) error {
 // createRabbitUser creates RabbitMQ's user lab/lab (guest only works from
 // localhost). Users are cluster-wide, so one node does it; right after
 // bootstrap a node may still be booting or joining its peer, so each node
-// is tried in turn for up to 5 minutes. The password
-// goes on stdin.
+// is tried in turn for up to 5 minutes.
 func (l *Lab) createRabbitUser(ctx context.Context, c *Client, first string) error {
 	order := []string{first}
 	for _, n := range Nodes {
@@ -221,20 +224,25 @@ func (l *Lab) createRabbitUser(ctx context.Context, c *Client, first string) err
 	return last
 }
 
+// rabbitUserExpr creates the user lab (password lab, the demo's) unless it
+// exists and lets it use vhost /: what rabbitmqctl add_user and
+// set_permissions call (RabbitMQ 3.8-3.13), through erl_call as
+// unsyncedQueues does, for the same reason (each rabbitmqctl timed out
+// after 3 minutes in a loaded lab).
+const rabbitUserExpr = `case rabbit_auth_backend_internal:lookup_user(<<"lab">>) of
+  {ok, _} -> ok;
+  _ -> ok = rabbit_auth_backend_internal:add_user(<<"lab">>, <<"lab">>, <<"haconf-lab">>)
+end,
+rabbit_auth_backend_internal:set_permissions(<<"lab">>, <<"/">>, <<".*">>, <<".*">>, <<".*">>, <<"haconf-lab">>).
+`
+
 func rabbitUser(ctx context.Context, c *Client, node string) error {
-	r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"rabbitmqctl", "add_user", "lab"}, Stdin: []byte("lab\n"), Timeout: "3m"})
+	r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"su", "rabbitmq", "-s", "/bin/sh", "-c", erlCall}, Stdin: []byte(rabbitUserExpr), Timeout: "1m"})
 	if err != nil {
 		return err
 	}
-	if out := string(r.Stdout) + string(r.Stderr); r.ExitCode != 0 && !strings.Contains(out, "already_exists") && !strings.Contains(out, "already exists") {
+	if out := strings.TrimSpace(string(r.Stdout) + string(r.Stderr)); r.ExitCode != 0 || out != "{ok, ok}" {
 		return fmt.Errorf("%s: create the lab RabbitMQ user: exit %d: %s", node, r.ExitCode, firstLine(out))
-	}
-	r, err = c.Exec(ctx, node, ExecRequest{Argv: []string{"rabbitmqctl", "set_permissions", "-p", "/", "lab", ".*", ".*", ".*"}, Timeout: "3m"})
-	if err != nil {
-		return err
-	}
-	if r.ExitCode != 0 {
-		return fmt.Errorf("%s: RabbitMQ permissions for lab: exit %d: %s", node, r.ExitCode, firstLine(string(r.Stderr)))
 	}
 	return nil
 }
@@ -261,7 +269,7 @@ func (l *Lab) ActiveNode(ctx context.Context) (string, error) {
 			continue
 		}
 		for _, res := range mon.Resources {
-			if res.ID == "mariadb" && res.Role == "Started" && len(res.Nodes) == 1 {
+			if res.ID == pacemaker.MariaDB && res.Role == "Started" && len(res.Nodes) == 1 {
 				return res.Nodes[0], nil
 			}
 		}
@@ -271,22 +279,14 @@ func (l *Lab) ActiveNode(ctx context.Context) (string, error) {
 }
 
 // WaitRejoined waits until node, restarted after a crash, is back in the
-// cluster as the standby: corosync and Pacemaker started in it (there is no
-// systemd in a node, so the lab starts them, as a controller's init would),
-// Online, and the DRBD clone running there Unpromoted.
+// cluster as the standby: its init started corosync, Pacemaker and the
+// watchdog at boot (lab-services.sh, what systemd does on a controller
+// where bootstrap enabled them), it is Online, and the DRBD clone runs
+// there Unpromoted. Nothing is run in the node to make it rejoin.
 func (l *Lab) WaitRejoined(ctx context.Context, node string, timeout time.Duration) error {
 	c, err := l.Client()
 	if err != nil {
 		return err
-	}
-	// A controller's init would start these at boot; bootstrap is idempotent
-	// and starts what is missing.
-	r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"/usr/local/sbin/haconf", "bootstrap", "-c", NodeConfigPath, "--node", node, "--secrets", NodeSecretsPath, "--wait=false"}, Timeout: "10m"})
-	if err != nil {
-		return err
-	}
-	if r.ExitCode != 0 {
-		return fmt.Errorf("%s: haconf bootstrap after restart: exit %d\n%s%s", node, r.ExitCode, r.Stdout, r.Stderr)
 	}
 	if err := l.startWatchdog(ctx, c, node); err != nil {
 		return err
@@ -305,16 +305,17 @@ func (l *Lab) WaitRejoined(ctx context.Context, node string, timeout time.Durati
 	return fmt.Errorf("%s did not rejoin as the standby within %v", node, timeout)
 }
 
-// crmMon reads Pacemaker's view of the cluster from node.
+// crmMon reads Pacemaker's view of the cluster from node, within 10 s.
 func crmMon(ctx context.Context, c *Client, node string) (pacemaker.CrmMon, error) {
-	r, err := c.Exec(ctx, node, ExecRequest{Argv: []string{"crm_mon", "--output-as=xml"}, Timeout: "10s"})
+	// crm_mon takes seconds on a UML node of a loaded 2-core host: 10 s
+	// ran out for ten minutes in a row while the pair was whole.
+	ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	mon, err := pacemaker.Cluster{Run: c.Runner(node)}.Status(ctx)
 	if err != nil {
-		return pacemaker.CrmMon{}, fmt.Errorf("%s: crm_mon: %w", node, err)
+		return pacemaker.CrmMon{}, fmt.Errorf("%s: %w", node, err)
 	}
-	if r.ExitCode != 0 {
-		return pacemaker.CrmMon{}, fmt.Errorf("%s: crm_mon: exit %d: %s", node, r.ExitCode, strings.TrimSpace(string(r.Stderr)))
-	}
-	return pacemaker.ParseCrmMon(r.Stdout)
+	return mon, nil
 }
 
 // WaitSettled waits until the pair is whole again after a rejoin: DRBD
@@ -328,14 +329,32 @@ func (l *Lab) WaitSettled(ctx context.Context, timeout time.Duration, rabbit boo
 	}
 	deadline := time.Now().Add(timeout)
 	why := "nothing read yet"
+	// Every reason seen, with when it was first and last seen: the last
+	// one alone hid what had kept the pair unsettled for minutes.
+	type seen struct {
+		first, last time.Time
+		n           int
+	}
+	reasons := map[string]*seen{}
+	var order []string
 	for time.Now().Before(deadline) {
 		why = l.unsettled(ctx, c, rabbit)
 		if why == "" {
 			return nil
 		}
+		if reasons[why] == nil {
+			reasons[why] = &seen{first: time.Now()}
+			order = append(order, why)
+		}
+		reasons[why].last, reasons[why].n = time.Now(), reasons[why].n+1
 		time.Sleep(2 * time.Second)
 	}
-	return fmt.Errorf("the pair did not settle within %v: %s", timeout, why)
+	var b strings.Builder
+	for _, r := range order {
+		s := reasons[r]
+		fmt.Fprintf(&b, "\n  %s-%s (%dx): %s", s.first.Format(time.TimeOnly), s.last.Format(time.TimeOnly), s.n, r)
+	}
+	return fmt.Errorf("the pair did not settle within %v; what was not whole:%s", timeout, b.String())
 }
 
 // unsettled says what is not yet whole ("" when everything is).
@@ -347,7 +366,7 @@ func (l *Lab) unsettled(ctx context.Context, c *Client, rabbit bool) string {
 	running := map[string]int{}
 	for _, r := range mon.Resources {
 		switch {
-		case r.ID == "rabbitmq" && !rabbit:
+		case r.ID == pacemaker.RabbitMQ && !rabbit:
 		case r.Failed:
 			return r.ID + " failed"
 		case r.Role == "Started" || r.Role == "Promoted" || r.Role == "Unpromoted":
@@ -356,9 +375,9 @@ func (l *Lab) unsettled(ctx context.Context, c *Client, rabbit bool) string {
 			return fmt.Sprintf("%s is %s", r.ID, r.Role)
 		}
 	}
-	need := []string{"drbd-r0"}
+	need := []string{pacemaker.NamesFor(DRBDResource).DRBD()}
 	if rabbit {
-		need = append(need, "rabbitmq")
+		need = append(need, pacemaker.RabbitMQ)
 	}
 	for _, id := range need {
 		if running[id] != 2 {
@@ -382,23 +401,74 @@ func (l *Lab) unsettled(ctx context.Context, c *Client, rabbit bool) string {
 // ("" when every queue has one). Running on both nodes is not enough: a
 // mirror that joined copies the queue first, and a crash of the master
 // during that copy is not the failover being measured.
+//
+// It asks the broker through erl_call, Erlang/OTP's C client of the
+// distribution protocol, as the rabbitmq user (whose home holds the
+// cookie): a few seconds in a UML node, where each rabbitmqctl boots an
+// Erlang VM of its own and took 1-4 minutes on a loaded 2-core host.
 func unsyncedQueues(ctx context.Context, c *Client) string {
-	r, err := c.Exec(ctx, Nodes[0].Name, ExecRequest{Argv: []string{"rabbitmqctl", "-q", "list_queues", "name", "synchronised_slave_pids"}, Timeout: "1m"})
+	start := time.Now()
+	r, err := c.Exec(ctx, Nodes[0].Name, ExecRequest{Argv: []string{"su", "rabbitmq", "-s", "/bin/sh", "-c", erlCall}, Stdin: []byte(syncedMirrorsExpr), Timeout: "1m"})
 	if err != nil {
 		return err.Error()
 	}
 	if r.ExitCode != 0 {
-		return "rabbitmqctl list_queues: " + firstLine(string(r.Stderr))
+		return fmt.Sprintf("erl_call (the mirrors' state): exit %d after %s: %s", r.ExitCode, time.Since(start).Round(time.Second), firstLine(string(r.Stdout)+string(r.Stderr)))
 	}
-	var unsynced []string
-	for _, line := range strings.Split(string(r.Stdout), "\n") {
-		name, pids, ok := strings.Cut(strings.TrimSpace(line), "\t")
-		if ok && name != "name" && !strings.Contains(pids, "<") {
-			unsynced = append(unsynced, name)
-		}
+	unsynced, err := parseSyncedMirrors(string(r.Stdout))
+	if err != nil {
+		return err.Error()
 	}
 	if len(unsynced) > 0 {
 		return "queues without a synchronised mirror: " + strings.Join(unsynced, ", ")
 	}
 	return ""
+}
+
+// erlCall runs the expression on stdin in the node's broker, rabbit@ and
+// the node's short host name. erl_call's own node name is one the broker
+// hands out (-R, OTP 23+): with the fixed default (c17) one erl_call left
+// hanging by a timed-out exec made every later call fail with "failed to
+// connect to node" for the 18 minutes a lab test then waited. -timeout
+// ends a call before the exec's minute does.
+const erlCall = `HOME=/var/lib/rabbitmq exec "$(ls /usr/lib/erlang/erts-*/bin/erl_call | head -n 1)" -R -timeout 50 -sname rabbit -e`
+
+// syncedMirrorsExpr lists vhost /'s queues, each name hex-encoded (erl_call
+// prints a binary as #Bin<...> and a string without escaping its quotes),
+// with its count of synchronised mirrors: [{"6869", N}, ...].
+// rabbit_amqqueue:info_all/2 is what rabbitmqctl list_queues reads
+// (RabbitMQ 3.8-3.13).
+const syncedMirrorsExpr = `[{binary_to_list(binary:encode_hex(N)), length(S)} ||
+  Q <- rabbit_amqqueue:info_all(<<"/">>, [name, synchronised_slave_pids]),
+  {name, {resource, _, queue, N}} <- [lists:keyfind(name, 1, Q)],
+  {synchronised_slave_pids, S0} <- [lists:keyfind(synchronised_slave_pids, 1, Q)],
+  S <- [case is_list(S0) of true -> S0; false -> [] end]].
+`
+
+var (
+	erlCallOK    = regexp.MustCompile(`^\{ok,\s*\[(.*)\]\}$`)
+	syncedMirror = regexp.MustCompile(`\{"([0-9A-Fa-f]*)",\s*(\d+)\}`)
+)
+
+// parseSyncedMirrors reads erl_call's answer to syncedMirrorsExpr,
+// {ok, [{"7131", 1}, ...]}, and returns the queues with no synchronised
+// mirror.
+func parseSyncedMirrors(out string) ([]string, error) {
+	out = strings.TrimSpace(out)
+	m := erlCallOK.FindStringSubmatch(out)
+	if m == nil {
+		return nil, fmt.Errorf("erl_call (the mirrors' state): unexpected answer: %s", firstLine(out))
+	}
+	var unsynced []string
+	for _, q := range syncedMirror.FindAllStringSubmatch(m[1], -1) {
+		if q[2] != "0" {
+			continue
+		}
+		name, err := hex.DecodeString(q[1])
+		if err != nil {
+			return nil, fmt.Errorf("erl_call (the mirrors' state): queue name %q: %v", q[1], err)
+		}
+		unsynced = append(unsynced, string(name))
+	}
+	return unsynced, nil
 }

@@ -4,11 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/haconf/haconf/agents"
 	"github.com/haconf/haconf/drbd"
+	"github.com/haconf/haconf/pacemaker"
+	"github.com/haconf/haconf/rabbitmq"
+	"github.com/haconf/haconf/splitbrain"
 )
 
 // TestLabBootstrapFailover is issue 5's claim on real nodes: haconf
@@ -16,12 +22,18 @@ import (
 // changes nothing; crashing the active node while a client writes through
 // the VIP and publishes confirmed messages to the mirrored queue loses no
 // acknowledged row and no confirmed message, the crashed node is fenced and, started
-// again, rejoins as the standby.
+// again, rejoins as the standby. Then the split brain under Pacemaker,
+// and with HACONF_LAB_RECOVERY issue 14's crash and partition cases
+// (recovery_test.go), each on the same pair.
 func TestLabBootstrapFailover(t *testing.T) {
 	l, _ := newTestLab(t)
-	// Bootstrap alone waits minutes for MariaDB and RabbitMQ on UML nodes:
-	// this test gets its own, longer budget.
-	budget := 30 * time.Minute
+	// Bootstrap alone waits minutes for MariaDB and RabbitMQ on UML nodes,
+	// and the recovery cases reboot nodes: this test gets its own, longer
+	// budget.
+	budget := 75 * time.Minute
+	if os.Getenv("HACONF_LAB_RECOVERY") != "" {
+		budget = 4 * time.Hour // the cases that reboot nodes (-timeout 4h)
+	}
 	if dl, ok := t.Deadline(); ok && time.Until(dl)-time.Minute < budget {
 		budget = time.Until(dl) - time.Minute
 	}
@@ -30,8 +42,14 @@ func TestLabBootstrapFailover(t *testing.T) {
 	if err := l.Up(ctx); err != nil {
 		t.Fatalf("lab up: %v", err)
 	}
+	// Cleanups run last in first out: this one before the lab goes down.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the nodes at the failure:\n%s", nodeDiagnostics(l))
+		}
+	})
 
-	results, err := l.Bootstrap(ctx, "--timeout", "10m")
+	results, err := l.Bootstrap(ctx, "--timeout", "25m")
 	for _, r := range results {
 		t.Logf("bootstrap %s: exit %d in %s\n%s", r.Node, r.ExitCode, r.Took.Round(time.Second), r.Output)
 	}
@@ -39,7 +57,7 @@ func TestLabBootstrapFailover(t *testing.T) {
 		t.Fatalf("first bootstrap: %v", err)
 	}
 
-	results, err = l.Bootstrap(ctx, "--timeout", "10m")
+	results, err = l.Bootstrap(ctx, "--timeout", "25m")
 	for _, r := range results {
 		t.Logf("second bootstrap %s: exit %d in %s\n%s", r.Node, r.ExitCode, r.Took.Round(time.Second), r.Output)
 	}
@@ -85,10 +103,75 @@ func TestLabBootstrapFailover(t *testing.T) {
 	if err := l.WaitRejoined(ctx, fr.Crashed, 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.WaitSettled(ctx, 10*time.Minute, true); err != nil {
+	// RabbitMQ's boot on the rejoined node and its mirror's sync: 4.5 and
+	// over 5 min on a loaded 2-core machine (the agent's start no longer
+	// holds DRBD's start, so the node rejoins before its broker is up).
+	if err := l.WaitSettled(ctx, 20*time.Minute, true); err != nil {
 		t.Fatal(err)
 	}
+	// The README's "re-runs change nothing" on the rejoined node: DRBD,
+	// the volume and MariaDB are Pacemaker's once the pair is bootstrapped.
+	out := x.sh(fr.Crashed, "/usr/local/sbin/haconf bootstrap -c "+NodeConfigPath+" --node "+fr.Crashed+" --secrets "+NodeSecretsPath+" --wait=false")
+	for _, step := range []string{"drbd", "initial-sync", "datadir", "cluster-stack", "cib"} {
+		if regexp.MustCompile(`(?m)^changed\s+` + step + `\s`).MatchString(out) {
+			t.Errorf("bootstrap re-run on the rejoined %s changed %s:\n%s", fr.Crashed, step, out)
+		}
+	}
+	if !strings.Contains(out, "the pair is bootstrapped") {
+		t.Errorf("bootstrap re-run on the rejoined %s did not see the pair:\n%s", fr.Crashed, out)
+	}
 	splitBrainUnderPacemaker(t, x, fr.Survivor, fr.Crashed)
+	// Issue 14's crash and partition cases (recovery_test.go) on the same
+	// pair: HACONF_LAB_RECOVERY=ci runs the two that reboot no node (a few
+	// minutes each), =all every case, or a regular expression of names.
+	// Not in `make test` yet: CI's two have not run in this test's flow.
+	if v := os.Getenv("HACONF_LAB_RECOVERY"); v != "" && !t.Failed() {
+		runRecovery(t, x, recoveryCasesFor(v))
+	}
+}
+
+// ciRecoveryCases are the recovery cases meant for `make test`: both links
+// cut and healed on the standby, nothing rebooted. The others reboot a
+// node, whose RabbitMQ takes 5-15 minutes to boot and rejoin in a UML node
+// on a 2-core machine (bench/results/recovery.md): all of them would take
+// CI well past an hour.
+const ciRecoveryCases = `^(management link of the standby|storage link of the standby cut and healed)`
+
+// recoveryCasesFor is the regular expression of the cases to run for
+// HACONF_LAB_RECOVERY's value: "ci" for CI's two, "all" (or "1") for every
+// case, else a regular expression of case names.
+func recoveryCasesFor(v string) string {
+	switch v {
+	case "ci":
+		return ciRecoveryCases
+	case "all", "1":
+		return ""
+	}
+	return v
+}
+
+// nodeDiagnostics is what to read when a lab test fails: each node's
+// DRBD and Pacemaker state with the failed actions, and the ends of the
+// RabbitMQ, haconf agent and watchdog logs.
+func nodeDiagnostics(l *Lab) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := l.Client()
+	if err != nil {
+		return err.Error()
+	}
+	script := "cat /proc/drbd; crm_mon -1 -r -f 2>&1 | tail -n 40; " +
+		"for f in " + rabbitmq.DefaultServerLog + " /var/log/rabbitmq/rabbit@$(hostname).log " + agents.HandlerLog + " " + WatchdogLog + "; do echo \"== $f\"; tail -n 25 $f 2>&1; done; echo == pacemaker.log rabbitmq; grep -i rabbitmq /var/log/pacemaker/pacemaker.log 2>&1 | tail -n 25"
+	var b strings.Builder
+	for _, n := range Nodes {
+		res, err := c.Exec(ctx, n.Name, ExecRequest{Argv: []string{"sh", "-c", script}, Timeout: "1m"})
+		if err != nil {
+			fmt.Fprintf(&b, "=== %s: %v\n", n.Name, err)
+			continue
+		}
+		fmt.Fprintf(&b, "=== %s\n%s%s\n", n.Name, res.Stdout, res.Stderr)
+	}
+	return b.String()
 }
 
 // splitBrainUnderPacemaker is issue 4's auto policy on the bootstrapped
@@ -126,6 +209,27 @@ func splitBrainUnderPacemaker(t *testing.T, x *execer, active, standby string) {
 	}
 	x.waitDRBD(active, "cs:WFConnection")
 	x.waitDRBD(standby, "cs:WFConnection")
+	// The active node's fence-peer handler marks the standby Outdated with
+	// its constraint, as an operator sees before any manual work. Without
+	// this wait, on a slow machine the forced standby's own handler placed
+	// the constraint first (for itself), and the watchdogs rightly refused
+	// to pick a survivor from evidence that disagreed.
+	c, err := x.l.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := pacemaker.NamesFor(DRBDResource)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
+		cons, err := pacemaker.Cluster{Run: c.Runner(active)}.Query(x.ctx, pacemaker.ScopeConstraints)
+		if err == nil {
+			if owner, _ := pacemaker.FenceOwner(cons, DRBDResource, names.Clone()); owner == active {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's fence-peer handler placed no constraint for %s within 2 minutes of the cut", active, active)
+		}
+	}
 	const rows = 50
 	for i := range rows {
 		if _, err := db.ExecContext(x.ctx, "INSERT INTO failover VALUES (?, NOW(6))", 1_000_000+i); err != nil {
@@ -148,16 +252,19 @@ func splitBrainUnderPacemaker(t *testing.T, x *execer, active, standby string) {
 		t.Fatal(err)
 	}
 	for _, n := range []string{active, standby} {
-		if last, ok := x.pollDRBD(n, "ds:UpToDate/UpToDate", 3*time.Minute); !ok || !strings.Contains(last, "cs:Connected") {
-			t.Fatalf("%s not Connected UpToDate/UpToDate 3 minutes after the heal:\n%s\nwatchdog log:\n%s", n, last, x.sh(n, "tail -n 30 "+WatchdogLog))
+		// Both watchdogs see the split brain at once, and on loaded UML
+		// nodes a first attempt may refuse (the peer's evidence took longer
+		// than its timeout) and the next one comes after the 2 min cooldown.
+		if last, ok := x.pollDRBD(n, "ds:UpToDate/UpToDate", 7*time.Minute); !ok || !strings.Contains(last, "cs:Connected") {
+			t.Fatalf("%s not Connected UpToDate/UpToDate 7 minutes after the heal:\n%s\nwatchdog log:\n%s", n, last, x.sh(n, "tail -n 30 "+WatchdogLog))
 		}
 	}
 	t.Logf("split brain resolved %s after the heal", time.Since(heal).Round(time.Second))
 
 	var rep struct {
-		Incidents []drbd.Incident `json:"incidents"`
+		Incidents []splitbrain.Incident `json:"incidents"`
 	}
-	var inc *drbd.Incident
+	var inc *splitbrain.Incident
 	for deadline := time.Now().Add(30 * time.Second); inc == nil; {
 		out := x.sh(active, haconfBin+" -c "+NodeConfigPath+" splitbrain status -o json")
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
@@ -175,14 +282,14 @@ func splitBrainUnderPacemaker(t *testing.T, x *execer, active, standby string) {
 	}
 	t.Logf("incident %s: %s victim %s survivor %s\n%s", inc.ID, inc.Result, inc.Victim, inc.Survivor, timeline(*inc))
 	d := inc.Decision
-	if inc.Result != drbd.ResultResolved || inc.Victim != standby || inc.Survivor != active || d == nil || d.Policy.Name != drbd.PolicyAuto {
+	if inc.Result != splitbrain.ResultResolved || inc.Victim != standby || inc.Survivor != active || d == nil || d.Policy.Name != drbd.PolicyAuto {
 		t.Fatalf("incident %+v, decision %+v; want policy auto resolving with victim %s", inc, d, standby)
 	}
 	if !strings.Contains(d.Reason, "cluster-authorized primary") || d.Authorized != active {
 		t.Errorf("decision: authorized %q, reason %q; want %s named by Pacemaker", d.Authorized, d.Reason, active)
 	}
 	p := inc.Preserved
-	if p == nil || p.Node != standby || p.Kind != drbd.PreservedLVM || !p.Verified {
+	if p == nil || p.Node != standby || p.Kind != splitbrain.PreservedLVM || !p.Verified {
 		t.Fatalf("preserved %+v: want a verified LVM snapshot on %s", p, standby)
 	}
 	got := strings.Fields(x.sh(standby, fmt.Sprintf("dd if=%s bs=4096 skip=%d count=%d iflag=direct status=none | sha256sum", p.Path, victBlock, victCount)))[0]

@@ -5,6 +5,10 @@ import (
 	"text/template"
 )
 
+// DRBDResource is the lab's DRBD resource (drbd.resource in Config); the
+// CIB ids that depend on it come from pacemaker.NamesFor.
+const DRBDResource = "r0"
+
 // Config returns the haconf.yaml that describes the lab cluster. It passes
 // `haconf config validate`.
 func Config() []byte {
@@ -13,14 +17,16 @@ func Config() []byte {
 		Nodes                      []Node
 		MgmtNet, StorageNet        string
 		VIP, FencedURL, LVSize, VG string
-	}{Nodes, MgmtPrefix.String(), StoragePrefix.String(), VIP.String(), FencedURL(), lvSize, "vg0"}
+		Gateway                    string
+		DRBDResource               string
+	}{Nodes, MgmtPrefix.String(), StoragePrefix.String(), VIP.String(), FencedURL(), lvSize, "vg0", HostMgmt.String(), DRBDResource}
 	if err := configTmpl.Execute(&b, d); err != nil {
 		panic(err) // the template and its data are fixed
 	}
 	return b.Bytes()
 }
 
-var configTmpl = template.Must(template.New("haconf.yaml").Parse(`# haconf.yaml for the haconf lab (haconf lab up): two User-Mode Linux
+var configTmpl = template.Must(template.New("haconf.yaml").Parse(`# haconf.yaml for the haconf lab (haconf-lab up): two User-Mode Linux
 # controllers on bridges that the lab creates on this machine.
 version: 1
 
@@ -56,7 +62,7 @@ fencing:
     url: {{.FencedURL}}
 
 drbd:
-  resource: r0
+  resource: {{.DRBDResource}}
   disk: /dev/{{.VG}}/haconf           # {{.LVSize}} LV that lab up creates in each node; vg0 has room for snapshots
   device: /dev/drbd0
   port: 7789
@@ -70,6 +76,7 @@ vip:
   address: {{.VIP}}/24
   interface: eth0
   stats_port: 8404
+  ping_hosts: [{{.Gateway}}]        # the host's end of the management bridge: a cut management link moves the services
   frontends:
     - {name: keystone,  port: 5000, check: /v3}
     - {name: glance,    port: 9292, check: /healthcheck}

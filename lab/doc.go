@@ -29,22 +29,26 @@
 // lab directory, read through hostfs), which mounts the overlay root,
 // pivots into it and hands over to busybox init as PID 1 (it reaps orphans
 // and respawns). busybox runs boot/stage2.sh once (proc, sys, devtmpfs,
-// /run, /dev/shm, addresses, LVM), then keeps one process alive: `haconf
-// lab agent`, the exec agent. Cluster services (corosync, pacemakerd,
+// /run, /dev/shm, addresses, LVM), then keeps one process alive: `haconf-lab
+// agent`, the exec agent. Cluster services (corosync, pacemakerd,
 // and the resources Pacemaker starts through OCF agents) are started by
-// whoever drives the lab, through the agent. The haconf binary is at
-// /usr/local/sbin/haconf, and the fence agent at /usr/sbin/fence_haconf_lab.
+// whoever drives the lab, through the agent. The binaries are links into
+// the lab directory's bin/, where lab up copies them: haconf (what a
+// controller runs) at /usr/local/sbin/haconf, haconf-agent beside it when
+// it was built, and haconf-lab (the exec agent and the fence agent, which
+// never ship to a controller) at /usr/local/sbin/haconf-lab; the fence
+// agent's wrapper is /usr/sbin/fence_haconf_lab.
 //
 // # Exec and fencing
 //
-// `haconf lab exec` sends argv (and optional stdin) over HTTP on the
+// `haconf-lab exec` sends argv (and optional stdin) over HTTP on the
 // control link to the node's agent, authenticated with a bearer token that
 // lab up generates (mode 0600 in the lab directory, copied into each node
 // at boot); the reply carries stdout, stderr and the exit code.
 //
 // The fence agent fence_haconf_lab speaks the fence-agents protocol
-// (options on the command line or key=value lines on stdin) and asks `haconf
-// lab fenced`, a daemon on the host, to power a node off, on or both; the
+// (options on the command line or key=value lines on stdin) and asks `haconf-lab
+// fenced`, a daemon on the host, to power a node off, on or both; the
 // daemon kills or boots the node's UML process group. The daemon is the
 // parent of the node kernels (lab up, start and crash go through it too)
 // and a child subreaper, so a killed node leaves no zombie even where PID 1

@@ -5,16 +5,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
-	"log"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
-	"github.com/haconf/haconf/rabbitmq"
+	"github.com/haconf/haconf/lab/workload"
+	"github.com/haconf/haconf/pacemaker"
 )
 
 // Phase is when the survivor first showed one step of the takeover,
@@ -61,23 +57,10 @@ func (r FailoverResult) String() string {
 	return b.String()
 }
 
+// demoDB reaches the lab's MariaDB as user lab (password lab, created by
+// Bootstrap) through the VIP.
 func demoDB() (*sql.DB, error) {
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd = "lab", "lab"
-	cfg.Net, cfg.Addr, cfg.DBName = "tcp", VIP.String()+":3306", "lab"
-	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = time.Second, 2*time.Second, 2*time.Second
-	// The writer expects failed writes while the VIP moves and counts them;
-	// the driver's own log line for each ("[mysql] packets.go:58 read tcp
-	// ... i/o timeout") would only interleave with the report.
-	cfg.Logger = mysql.Logger(log.New(io.Discard, "", 0))
-	c, err := mysql.NewConnector(cfg)
-	if err != nil {
-		return nil, err
-	}
-	db := sql.OpenDB(c)
-	db.SetMaxOpenConns(1)
-	db.SetConnMaxLifetime(0)
-	return db, nil
+	return workload.OpenMariaDB(VIP.String()+":3306", "lab", "lab", "lab")
 }
 
 // Failover crashes the node running the services while a client writes
@@ -120,55 +103,27 @@ func (l *Lab) FailoverWith(ctx context.Context, o FailoverOptions) (FailoverResu
 		return res, err
 	}
 	defer db.Close()
-	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS failover (id BIGINT PRIMARY KEY, at DATETIME(6) NOT NULL)"); err != nil {
+	writer := &workload.Writer{DB: db}
+	if err := writer.Prepare(ctx); err != nil {
 		return res, fmt.Errorf("write through the VIP before the crash: %w", err)
-	}
-	var base int64
-	if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(id),0) FROM failover").Scan(&base); err != nil {
-		return res, err
 	}
 
 	// The writer: one row at a time, each acknowledged commit recorded.
-	var mu sync.Mutex
-	var committed []int64
-	// crashAt is when the crash was asked for, crashed when it was done:
-	// until then the old node may still acknowledge writes, so the first
-	// write after the failover is the first to start after crashed.
-	var crashAt, crashed, firstAfter time.Time
+	// Until the crash is done the old node may still acknowledge writes, so
+	// the first write after the failover is the first to start after it.
 	wctx, stopWriter := context.WithCancel(ctx)
 	defer stopWriter()
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		id := base
-		for wctx.Err() == nil {
-			id++
-			mu.Lock()
-			afterCrash := !crashed.IsZero()
-			mu.Unlock()
-			_, err := db.ExecContext(wctx, "INSERT INTO failover VALUES (?, NOW(6))", id)
-			now := time.Now()
-			mu.Lock()
-			if err == nil {
-				committed = append(committed, id)
-				if afterCrash && firstAfter.IsZero() {
-					firstAfter = now
-				}
-			}
-			mu.Unlock()
-			if err != nil {
-				time.Sleep(100 * time.Millisecond)
-			} else {
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
+		writer.Run(wctx)
 	}()
 	// The messages: persistent, with publisher confirms, to a queue the
 	// cluster's policy mirrors, through the VIP (then either controller).
-	var pub *rabbitmq.Publisher
+	var pub *workload.Publisher
 	pubDone := make(chan error, 1)
 	if o.Messages {
-		pub = &rabbitmq.Publisher{Endpoint: demoAMQP(), Queue: "haconf-failover", Interval: 20 * time.Millisecond}
+		pub = &workload.Publisher{Endpoint: demoAMQP(), Queue: "haconf-failover", Interval: 20 * time.Millisecond}
 		go func() {
 			_, err := pub.Run(wctx)
 			pubDone <- err
@@ -182,25 +137,18 @@ func (l *Lab) FailoverWith(ctx context.Context, o FailoverOptions) (FailoverResu
 	}
 	time.Sleep(2 * time.Second) // steady writes first
 
-	mu.Lock()
-	crashAt = time.Now()
-	mu.Unlock()
+	crashAt := time.Now()
 	if err := l.Crash(ctx, active); err != nil {
 		return res, err
 	}
-	mu.Lock()
-	crashed = time.Now()
-	mu.Unlock()
+	writer.Mark()
 	c, err := l.Client()
 	if err != nil {
 		return res, err
 	}
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		mu.Lock()
-		done := !firstAfter.IsZero()
-		mu.Unlock()
-		if done {
+		if _, done := writer.FirstAfterMark(); done {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -227,42 +175,27 @@ func (l *Lab) FailoverWith(ctx context.Context, o FailoverOptions) (FailoverResu
 	time.Sleep(time.Second)
 	stopWriter()
 	<-writerDone
-	mu.Lock()
+	firstAfter, _ := writer.FirstAfterMark()
 	res.Failover = firstAfter.Sub(crashAt)
-	res.Committed = len(committed)
-	ids := append([]int64(nil), committed...)
-	mu.Unlock()
+	res.Committed = writer.Committed()
 	if pub != nil {
 		if err := <-pubDone; err != nil {
 			return res, fmt.Errorf("publisher: %w", err)
 		}
 		r := pub.Result()
-		d, err := rabbitmq.Drain(ctx, demoAMQP(), pub.Queue)
+		d, err := workload.Drain(ctx, demoAMQP(), pub.Queue)
 		if err != nil {
 			return res, fmt.Errorf("drain the queue on %s: %w", res.Survivor, err)
 		}
-		v := rabbitmq.Verify(r, d)
+		v := workload.Verify(r, d)
 		res.Messages = &MessageCheck{Confirmed: v.Confirmed, Missing: len(v.Missing), Unconfirmed: len(r.Unconfirmed), LongestGap: r.LongestGap}
 		if err := v.Err(); err != nil {
 			return res, fmt.Errorf("RabbitMQ on %s: %w", res.Survivor, err)
 		}
 	}
 	// Every acknowledged commit must be on the survivor.
-	rows, err := db.QueryContext(ctx, "SELECT id FROM failover WHERE id > ?", base)
-	if err != nil {
+	if res.Committed, res.Found, err = writer.Check(ctx); err != nil {
 		return res, fmt.Errorf("read back through the VIP: %w", err)
-	}
-	defer rows.Close()
-	have := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		rows.Scan(&id)
-		have[id] = true
-	}
-	for _, id := range ids {
-		if have[id] {
-			res.Found++
-		}
 	}
 	if res.Found != res.Committed {
 		return res, fmt.Errorf("%d of %d acknowledged rows are missing on %s", res.Committed-res.Found, res.Committed, res.Survivor)
@@ -272,12 +205,12 @@ func (l *Lab) FailoverWith(ctx context.Context, o FailoverOptions) (FailoverResu
 
 // demoAMQP reaches the lab's RabbitMQ as user lab (password lab, created
 // by Bootstrap): through the VIP first, then either controller.
-func demoAMQP() rabbitmq.Endpoint {
+func demoAMQP() workload.Endpoint {
 	addrs := []string{VIP.String() + ":5672"}
 	for _, n := range Nodes {
 		addrs = append(addrs, n.Mgmt.String()+":5672")
 	}
-	return rabbitmq.Endpoint{Addrs: addrs, User: "lab", Password: "lab", DialTimeout: time.Second}
+	return workload.Endpoint{Addrs: addrs, User: "lab", Password: "lab", DialTimeout: time.Second}
 }
 
 // rabbitDiagnostics is what the survivor's RabbitMQ says about itself, for
@@ -344,10 +277,10 @@ func ParseFailoverLog(log []byte, crashed, survivor string, since time.Time) []P
 		{PhaseFenced, func(line string) bool {
 			return strings.Contains(line, "Peer "+crashed+" was terminated") && strings.Contains(line, ": OK")
 		}},
-		{PhasePromoted, result("promote", "drbd-")},
-		{PhaseMounted, result("start", "fs-haconf")},
-		{PhaseMariaDB, result("start", "mariadb")},
-		{PhaseVIP, result("start", "vip")},
+		{PhasePromoted, result("promote", pacemaker.NamesFor(DRBDResource).DRBD())},
+		{PhaseMounted, result("start", pacemaker.Filesystem)},
+		{PhaseMariaDB, result("start", pacemaker.MariaDB)},
+		{PhaseVIP, result("start", pacemaker.VIP)},
 	}
 	seen := map[string]time.Duration{}
 	for _, line := range strings.Split(string(log), "\n") {

@@ -59,7 +59,7 @@ func TestLabFailoverBench(t *testing.T) {
 			t.Fatal(err)
 		}
 		settle := time.Now()
-		if err := l.WaitSettled(ctx, 10*time.Minute, true); err != nil {
+		if err := l.WaitSettled(ctx, 20*time.Minute, true); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("round %d: %s rejoined, DRBD UpToDate and RabbitMQ running on both after %s more", i, fr.Crashed, time.Since(settle).Round(time.Second))

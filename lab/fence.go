@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +11,7 @@ import (
 	"time"
 )
 
-// Fenced is the host's fence daemon (`haconf lab fenced`): the lab's BMC.
+// Fenced is the host's fence daemon (`haconf-lab fenced`): the lab's BMC.
 // Nodes reach it over their control links at FencedURL.
 //
 //	GET  /v1/ping
@@ -132,7 +131,7 @@ type FenceRequest struct {
 // Pacemaker passes more than an agent declares (nodename, pcmk_*).
 func ParseFenceArgs(args []string, stdin io.Reader) (FenceRequest, error) {
 	r := FenceRequest{Action: "reboot", URL: FencedURL(), TokenFile: DefaultTokenFile}
-	set := func(k, v string) {
+	set := func(k, v string) bool {
 		switch k {
 		case "action", "option", "o":
 			r.Action = v
@@ -142,59 +141,16 @@ func ParseFenceArgs(args []string, stdin io.Reader) (FenceRequest, error) {
 			r.URL = v
 		case "token_file", "token-file":
 			r.TokenFile = v
+		default:
+			return false
 		}
+		return true
 	}
 	if len(args) == 0 {
-		sc := bufio.NewScanner(stdin)
-		for sc.Scan() {
-			line := strings.TrimSpace(sc.Text())
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			k, v, ok := strings.Cut(line, "=")
-			if !ok {
-				continue
-			}
-			set(strings.TrimSpace(k), strings.TrimSpace(v))
-		}
-		return r, sc.Err()
+		return r, FenceStdin(stdin, false, set)
 	}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		var k, v string
-		switch {
-		case strings.HasPrefix(a, "--"):
-			var ok bool
-			k, v, ok = strings.Cut(a[2:], "=")
-			if !ok {
-				if i+1 >= len(args) {
-					return r, fmt.Errorf("option %s needs a value", a)
-				}
-				i++
-				v = args[i]
-			}
-		case strings.HasPrefix(a, "-") && len(a) >= 2:
-			k = a[1:2]
-			if len(a) > 2 {
-				v = a[2:]
-			} else {
-				if i+1 >= len(args) {
-					return r, fmt.Errorf("option %s needs a value", a)
-				}
-				i++
-				v = args[i]
-			}
-		default:
-			return r, fmt.Errorf("unexpected argument %q", a)
-		}
-		switch k {
-		case "o", "action", "n", "plug", "port", "url", "token-file", "token_file":
-			set(k, v)
-		default:
-			return r, fmt.Errorf("unknown option %s", a)
-		}
-	}
-	return r, nil
+	_, err := FenceArgs(args, set)
+	return r, err
 }
 
 // FenceAgent carries out r the way a fence agent does and returns its exit
@@ -269,7 +225,7 @@ func FenceAgent(ctx context.Context, r FenceRequest, stdout, stderr io.Writer) i
 
 const fenceMetadata = `<?xml version="1.0" ?>
 <resource-agent name="fence_haconf_lab" shortdesc="Fence agent for haconf lab nodes">
-<longdesc>fence_haconf_lab power-cycles a haconf lab node (a User-Mode Linux kernel on the lab host) by asking the host's fence daemon, haconf lab fenced, over the node's control link.</longdesc>
+<longdesc>fence_haconf_lab power-cycles a haconf lab node (a User-Mode Linux kernel on the lab host) by asking the host's fence daemon, haconf-lab fenced, over the node's control link.</longdesc>
 <vendor-url>https://github.com/haconf/haconf</vendor-url>
 <parameters>
 	<parameter name="action" unique="0" required="1">

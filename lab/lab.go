@@ -42,8 +42,8 @@ var (
 
 // Ports on the control link.
 const (
-	AgentPort  = 7411 // in each node: haconf lab agent
-	FencedPort = 7410 // on the host: haconf lab fenced
+	AgentPort  = 7411 // in each node: haconf-lab agent
+	FencedPort = 7410 // on the host: haconf-lab fenced
 )
 
 // Bridge names on the host.
@@ -111,8 +111,13 @@ type Lab struct {
 	Dir    string
 	Run    Runner
 	Log    *slog.Logger
-	Binary string // the haconf binary copied into the lab and run in the nodes
 	Memory string // each node's RAM; DefaultMemory when empty
+	// Binary is the haconf binary copied into the lab and run in the nodes;
+	// haconf-agent is taken from beside it when it is there.
+	Binary string
+	// LabBinary is the haconf-lab binary copied into the lab: the nodes'
+	// exec agent and fence agent, and the host's fence daemon.
+	LabBinary string
 }
 
 // settings are what Up chose, kept so that later commands (start, the fence
@@ -127,6 +132,7 @@ func (l *Lab) nodeDir(n Node) string      { return l.path(n.Name) }
 func (l *Lab) tokenFile() string          { return l.path("token") }
 func (l *Lab) binPath() string            { return l.path("bin", "haconf") }
 func (l *Lab) agentBinPath() string       { return l.path("bin", "haconf-agent") }
+func (l *Lab) labBinPath() string         { return l.path("bin", "haconf-lab") }
 func (l *Lab) umlDir() string             { return l.path("uml") }
 func (l *Lab) pidFile(n Node) string      { return l.path(n.Name, "pid") }
 func (l *Lab) fencedPidFile() string      { return l.path("fenced.pid") }

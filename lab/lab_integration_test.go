@@ -11,11 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/haconf/haconf/internal/fixtures"
 	"github.com/haconf/haconf/internal/runner"
 	"github.com/haconf/haconf/internal/testenv"
 )
 
-var capture = flag.Bool("capture", false, "write the tool outputs seen in the lab to testdata/captured")
+var capture = flag.Bool("capture", false, "write the tool outputs seen in the lab into the testdata of the packages that parse them")
 
 // drbdRes is the test's resource: 64 MiB, fast resync, quick failure
 // detection, and DRBD's default after-split-brain policy (disconnect).
@@ -48,8 +49,6 @@ const drbdRes = `resource r0 {
 // it is left.
 func TestLab(t *testing.T) {
 	l, ctx := newTestLab(t)
-	run := l.Run
-	dir := l.Dir
 
 	// Up from nothing, then again (idempotent).
 	start := time.Now()
@@ -176,14 +175,21 @@ func TestLab(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Down: no process, interface or mount of the lab is left.
+	downAndCheck(ctx, t, l)
+}
+
+// downAndCheck takes the lab down with --purge and checks that no process,
+// interface, mount or file of it is left.
+func downAndCheck(ctx context.Context, t *testing.T, l *Lab) {
+	t.Helper()
+	dir := l.Dir
 	if err := l.Down(ctx, true); err != nil {
 		t.Fatalf("lab down: %v", err)
 	}
 	if pids := Leftovers(dir); len(pids) > 0 {
 		t.Errorf("processes left after down: %v", pids)
 	}
-	out, err := run.Run(ctx, "ip", "-j", "link", "show")
+	out, err := l.Run.Run(ctx, "ip", "-j", "link", "show")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,9 +214,22 @@ func newTestLab(t *testing.T) (*Lab, context.Context) {
 	if testing.Short() {
 		t.Skip("boots two UML nodes")
 	}
+	testenv.LockLab(t)
 	run := runner.Exec{}
-	if out, _ := run.Run(context.Background(), "ip", "-j", "link", "show"); strings.Contains(string(out), `"hclab-`) {
-		testenv.Missing(t, "another haconf lab is up on this machine (haconf lab down first)")
+	labUp := func() bool {
+		out, _ := run.Run(context.Background(), "ip", "-j", "link", "show")
+		return strings.Contains(string(out), `"hclab-`)
+	}
+	if labUp() {
+		// The demo's lab (make demo leaves it up) holds the bridges and
+		// addresses: take it down, keeping its disks (haconf-lab up boots
+		// it again), and say so. Any other lab is someone's: fail.
+		msg := "another haconf lab is up on this machine: taking the demo's lab (" + DefaultDir + ") down for the test; haconf-lab up boots it again"
+		t.Log(msg)
+		fmt.Fprintln(os.Stderr, "lab test: "+msg)
+		if err := (&Lab{Dir: DefaultDir, Run: run}).Down(context.Background(), false); err != nil || labUp() {
+			t.Fatalf("another haconf lab is up on this machine and it is not the demo's (%s), or it did not go down (%v): haconf-lab down --dir DIR (or haconf-lab compute down) first", DefaultDir, err)
+		}
 	}
 	budget := 9 * time.Minute
 	if dl, ok := t.Deadline(); ok && time.Until(dl)-30*time.Second < budget {
@@ -219,17 +238,17 @@ func newTestLab(t *testing.T) (*Lab, context.Context) {
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	t.Cleanup(cancel)
 
-	// haconf and, beside it, haconf-agent (the resource agents), as make build.
+	// haconf, haconf-agent (the resource agents) beside it, and haconf-lab
+	// (the nodes' exec and fence agents, the fence daemon), as make build.
 	binDir := t.TempDir()
-	bin := filepath.Join(binDir, "haconf")
-	if _, err := run.Run(ctx, "go", "build", "-o", binDir+"/", "github.com/haconf/haconf/cmd/haconf", "github.com/haconf/haconf/cmd/haconf-agent"); err != nil {
-		t.Fatalf("build haconf and haconf-agent: %v", err)
+	if _, err := run.Run(ctx, "go", "build", "-o", binDir+"/", "github.com/haconf/haconf/cmd/haconf", "github.com/haconf/haconf/cmd/haconf-agent", "github.com/haconf/haconf/cmd/haconf-lab"); err != nil {
+		t.Fatalf("build haconf, haconf-agent and haconf-lab: %v", err)
 	}
 	dir, err := os.MkdirTemp("/var/tmp", "haconf-lab-test-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &Lab{Dir: dir, Run: run, Binary: bin, Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
+	l := &Lab{Dir: dir, Run: run, Binary: filepath.Join(binDir, "haconf"), LabBinary: filepath.Join(binDir, "haconf-lab"), Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
 	t.Cleanup(func() {
 		if err := l.Down(context.Background(), true); err != nil {
 			t.Errorf("cleanup: lab down: %v", err)
@@ -345,12 +364,23 @@ func (x *execer) save(name, content string) {
 	if !*capture {
 		return
 	}
-	if err := os.MkdirAll("testdata/captured", 0o755); err != nil {
+	if err := os.WriteFile(capturePath(name), []byte(content), 0o644); err != nil {
 		x.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join("testdata/captured", name), []byte(content), 0o644); err != nil {
-		x.t.Fatal(err)
+}
+
+// capturePath is where a capture named name belongs: in the testdata of the
+// package that parses that tool's output, once.
+func capturePath(name string) string {
+	switch {
+	case strings.HasPrefix(name, "corosync-"):
+		return fixtures.Path("pacemaker", "corosync/"+name)
+	case strings.HasPrefix(name, "crm_mon-"):
+		return fixtures.Path("pacemaker", "crmmon/captured-"+name)
+	case strings.HasPrefix(name, "stonith_admin-"):
+		return fixtures.Path("pacemaker", "captured-"+name)
 	}
+	return fixtures.Path("drbd", "captured-"+name)
 }
 
 type testWriter struct{ t *testing.T }

@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/haconf/haconf/internal/config"
+	"github.com/haconf/haconf/internal/runner"
+	"github.com/haconf/haconf/pacemaker"
 )
 
 func TestConfigValidates(t *testing.T) {
@@ -141,7 +144,7 @@ func TestParseLinks(t *testing.T) {
 func TestBootFilesRender(t *testing.T) {
 	l := &Lab{Dir: "/var/lib/haconf-lab"}
 	n := Nodes[1]
-	d := bootData{Node: n.Name, Dir: l.Dir, NodeDir: l.nodeDir(n), Binary: l.binPath(), Modules: UMLModules,
+	d := bootData{Node: n.Name, Dir: l.Dir, NodeDir: l.nodeDir(n), Binary: l.binPath(), AgentBinary: l.agentBinPath(), LabBinary: l.labBinPath(), Modules: UMLModules,
 		ModuleTree: "/usr/lib/uml/modules", Mgmt: n.Mgmt, Storage: n.Storage, Control: n.Control,
 		HostControl: HostControl, VIP: VIP, AgentPort: AgentPort, LVSize: lvSize, Nodes: Nodes}
 	for _, f := range bootFiles {
@@ -160,8 +163,19 @@ func TestBootFilesRender(t *testing.T) {
 		}
 	}
 	tab, _ := renderBoot("inittab", d)
-	if !bytes.Contains(tab, []byte("--listen 10.251.2.12:7411")) {
+	if !bytes.Contains(tab, []byte("/usr/local/sbin/haconf-lab agent --node ctl2 --listen 10.251.2.12:7411")) {
 		t.Errorf("inittab: %s", tab)
+	}
+	// haconf (what a controller runs) and haconf-lab (the lab's agents) are
+	// both in the node; the fence agent runs haconf-lab.
+	s1, _ := renderBoot("stage1.sh", d)
+	for _, want := range []string{"ln -sfn /var/lib/haconf-lab/bin/haconf $R/usr/local/sbin/haconf\n", "ln -sfn /var/lib/haconf-lab/bin/haconf-lab $R/usr/local/sbin/haconf-lab\n"} {
+		if !bytes.Contains(s1, []byte(want)) {
+			t.Errorf("stage1.sh lacks %q", want)
+		}
+	}
+	if fa, _ := renderBoot("fence_haconf_lab", d); !bytes.Contains(fa, []byte(`exec /usr/local/sbin/haconf-lab fence-agent "$@"`)) {
+		t.Errorf("fence_haconf_lab: %s", fa)
 	}
 }
 
@@ -190,6 +204,66 @@ func TestAgentExec(t *testing.T) {
 		res := a.exec(context.Background(), tc.req)
 		if res.ExitCode != tc.code || string(res.Stdout) != tc.out || (tc.errut != "" && string(res.Stderr) != tc.errut) {
 			t.Errorf("%v: got exit %d out %q err %q", tc.req.Argv, res.ExitCode, res.Stdout, res.Stderr)
+		}
+	}
+}
+
+// handlerTransport serves requests with h instead of the network.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	w := httptest.NewRecorder()
+	t.h.ServeHTTP(w, r)
+	return w.Result(), nil
+}
+
+// A lab node is a command runner: what the drivers take on a controller.
+func TestNodeRunner(t *testing.T) {
+	a := &Agent{Node: "ctl2", Token: "t", Log: slog.New(slog.DiscardHandler)}
+	c := &Client{Token: "t", HTTP: &http.Client{Transport: handlerTransport{a.Handler()}}}
+	var run pacemaker.Runner = c.Runner("ctl2")
+	ctx := context.Background()
+
+	out, err := run.Run(ctx, "sh", "-c", "echo out; echo err >&2")
+	if err != nil || string(out) != "out\n" {
+		t.Errorf("ok: out %q, err %v", out, err)
+	}
+	out, err = run.Run(ctx, "sh", "-c", "echo partial; echo why >&2; exit 3")
+	var e *runner.Error
+	if !errors.As(err, &e) || e.ExitCode != 3 || e.Stderr != "why\n" || e.Argv[0] != "sh" || string(out) != "partial\n" {
+		t.Errorf("exit 3: out %q, err %#v", out, err)
+	}
+	if _, err := run.Run(ctx, "/nonexistent/haconf-test"); runner.ExitCode(err) != 127 {
+		t.Errorf("not found: err %v, want exit 127", err)
+	}
+	if _, err := c.Runner("ctl9").Run(ctx, "true"); !errors.Is(err, ErrUnknownNode) {
+		t.Errorf("unknown node: err %v", err)
+	}
+}
+
+// The answers are erl_call's (RabbitMQ 3.10.8, OTP 25: in a lab node, and
+// a broker on the host with two unmirrored queues).
+func TestParseSyncedMirrors(t *testing.T) {
+	for _, tc := range []struct {
+		out     string
+		want    []string
+		wantErr string
+	}{
+		{out: "{ok, []}"},
+		{out: `{ok, [{"616263", 1}, {"7120223222", 0}]}` + "\n", want: []string{`q "2"`}},
+		{out: `{ok, [{"7120223222", 0}, {"6861636F6E662D6661696C6F766572", 0}]}`, want: []string{`q "2"`, "haconf-failover"}},
+		{out: `{error, "*** eval: {'EXIT',{boom,[{erl_eval,do_apply,7,\n"}`, wantErr: "unexpected answer: {error"},
+		{out: "", wantErr: "unexpected answer"},
+	} {
+		got, err := parseSyncedMirrors(tc.out)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: error %v, want %q", tc.out, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%q: %q %v, want %q", tc.out, got, err, tc.want)
 		}
 	}
 }

@@ -97,19 +97,56 @@ func (l *Lab) setupNetwork(ctx context.Context) error {
 	return nil
 }
 
-// teardownNetwork deletes every interface the lab created.
+// teardownNetwork deletes every interface the lab created. A bridge that
+// still has ports of the compute lab (lab/cloud: hccmp-*) stays: the
+// compute lab deletes it when it goes down.
 func (l *Lab) teardownNetwork(ctx context.Context) error {
 	have, err := l.links(ctx)
 	if err != nil {
 		return err
 	}
 	for name := range have {
+		if name == BridgeMgmt || name == BridgeStorage {
+			continue
+		}
 		if _, err := l.Run.Run(ctx, "ip", "link", "del", "dev", name); err != nil {
 			return fmt.Errorf("lab network: %w", err)
 		}
 		l.logger().Info("deleted lab interface", "name", name)
 	}
+	out, err := l.Run.Run(ctx, "ip", "-j", "link", "show")
+	if err != nil {
+		return err
+	}
+	var all []link
+	if err := json.Unmarshal(out, &all); err != nil {
+		return fmt.Errorf("parse ip -j link show: %w", err)
+	}
+	for _, b := range bridges {
+		if _, ok := have[b.name]; !ok {
+			continue
+		}
+		if ports := portsOf(all, b.name); len(ports) > 0 {
+			l.logger().Info("leaving lab bridge to the compute lab", "name", b.name, "ports", strings.Join(ports, ","))
+			continue
+		}
+		if _, err := l.Run.Run(ctx, "ip", "link", "del", "dev", b.name); err != nil {
+			return fmt.Errorf("lab network: %w", err)
+		}
+		l.logger().Info("deleted lab interface", "name", b.name)
+	}
 	return nil
+}
+
+// portsOf lists the interfaces attached to bridge.
+func portsOf(all []link, bridge string) []string {
+	var ports []string
+	for _, k := range all {
+		if k.Master == bridge {
+			ports = append(ports, k.Name)
+		}
+	}
+	return ports
 }
 
 func linkNames(which Link) ([]string, error) {

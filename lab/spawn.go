@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -15,33 +14,26 @@ import (
 	"time"
 
 	"github.com/haconf/haconf/internal/proc"
+	"github.com/haconf/haconf/internal/runner"
 )
 
-// spawn starts a long-lived process in its own session (so its process
-// group id is its pid and one kill reaches all of it), with stdin from
-// /dev/null and stdout and stderr appended to logFile, and records its pid.
-//
-// internal/runner runs commands to completion; the lab's daemons (UML
-// kernels, the fence daemon) outlive the command that starts them, so this
-// is the lab's one other place that starts processes.
+// spawn starts a long-lived process (a UML kernel, the fence daemon) with
+// runner.StartDaemonCmd: in its own session, so its process group id is its
+// pid and one kill reaches all of it, stdin from /dev/null, stdout and
+// stderr appended to logFile. It records the pid in pidFile. A process
+// that dies while this one lives (the fence daemon, a test) is reaped;
+// otherwise init inherits it.
 func spawn(argv []string, env []string, logFile, pidFile string) (int, error) {
-	log, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	// The lab's logs are 0600 (the runner would create one 0640).
+	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return 0, err
 	}
-	defer log.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(append(os.Environ(), "LC_ALL=C"), env...)
-	cmd.Stdout = log
-	cmd.Stderr = log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("start %s: %w", strings.Join(argv, " "), err)
+	f.Close()
+	pid, err := runner.Exec{}.StartDaemonCmd(runner.Cmd{Name: argv[0], Args: argv[1:], Env: env}, logFile)
+	if err != nil {
+		return 0, err
 	}
-	pid := cmd.Process.Pid
-	// Reap it if it dies while this process lives (the fence daemon, a
-	// test); otherwise init inherits it.
-	go cmd.Wait() //nolint:errcheck // the exit status is not needed
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(pid)+"\n"), 0o600); err != nil {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		return 0, err
@@ -88,7 +80,7 @@ func killGroup(pgid int, wait time.Duration) error {
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		left := groupMembers(pgid)
+		left := proc.Group(pgid)
 		if len(left) == 0 {
 			return nil
 		}
@@ -97,17 +89,6 @@ func killGroup(pgid int, wait time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// groupMembers lists the live (not zombie) processes in process group pgid.
-func groupMembers(pgid int) []int {
-	var pids []int
-	for _, pid := range proc.Pids() {
-		if st, err := proc.ReadStat(pid); err == nil && st.Live() && st.PGRP == pgid {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 // Leftovers lists the processes whose command line mentions dir: after

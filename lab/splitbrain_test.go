@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/haconf/haconf/drbd"
+	"github.com/haconf/haconf/splitbrain"
 )
 
 // The split-brain tests run haconf as it runs in production: the lab's
@@ -117,11 +118,11 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 	// The incident: exactly one node acted, both agree, the record says
 	// what happened. The actor writes its record once it saw both nodes
 	// UpToDate, which can be after the test did.
-	var mine, peers, all []drbd.Incident
+	var mine, peers, all []splitbrain.Incident
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		mine, peers = s.incidents(t, survivor)
 		all = append(slices.Clone(mine), peers...)
-		n := len(filterIncidents(all, func(i drbd.Incident) bool { return i.Role == "actor" && i.Result == drbd.ResultResolved }))
+		n := len(filterIncidents(all, func(i splitbrain.Incident) bool { return i.Role == "actor" && i.Result == splitbrain.ResultResolved }))
 		if n > r || time.Now().After(deadline) {
 			break
 		}
@@ -129,7 +130,7 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 	}
 	// DRBD's split-brain handler (haconf splitbrain notify) recorded the
 	// moment DRBD found the split brain, more precisely than polling.
-	handlers := filterIncidents(all, func(i drbd.Incident) bool { return i.Role == "handler" && i.Started.After(heal) })
+	handlers := filterIncidents(all, func(i splitbrain.Incident) bool { return i.Role == "handler" && i.Started.After(heal) })
 	if len(handlers) != 2 {
 		t.Errorf("round %d: %d split-brain handler records since the heal, want one per node", r, len(handlers))
 	} else if handlers[0].Started.Before(standalone) {
@@ -138,27 +139,27 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 	tm := sbTiming{HealToStandAlone: standalone.Sub(heal), StandAloneToSynced: synced.Sub(standalone), HealToSynced: synced.Sub(heal)}
 	t.Logf("round %d: link back -> split brain detected %s -> UpToDate/UpToDate on both %s (heal to synced %s)",
 		r, tm.HealToStandAlone.Round(time.Millisecond), tm.StandAloneToSynced.Round(time.Millisecond), tm.HealToSynced.Round(time.Millisecond))
-	actors := filterIncidents(all, func(i drbd.Incident) bool { return i.Role == "actor" })
+	actors := filterIncidents(all, func(i splitbrain.Incident) bool { return i.Role == "actor" })
 	for _, a := range actors {
 		if a.Node != survivor {
 			t.Errorf("%s recorded itself as actor of %s (%s): only the survivor acts", a.Node, a.ID, a.Result)
 		}
 	}
 	for _, i := range all {
-		if i.Result == drbd.ResultFailed || i.Result == drbd.ResultRefused {
+		if i.Result == splitbrain.ResultFailed || i.Result == splitbrain.ResultRefused {
 			t.Errorf("%s recorded %s as %s (%s): %s", i.Node, i.ID, i.Result, i.Role, i.Error)
 		}
 	}
-	resolved := filterIncidents(actors, func(i drbd.Incident) bool { return i.Result == drbd.ResultResolved })
+	resolved := filterIncidents(actors, func(i splitbrain.Incident) bool { return i.Result == splitbrain.ResultResolved })
 	if len(resolved) != r+1 {
 		t.Fatalf("round %d: %d resolved actor records, want %d: %+v", r, len(resolved), r+1, actors)
 	}
 	inc := resolved[len(resolved)-1]
-	if inc.Node != survivor || inc.Result != drbd.ResultResolved || inc.Victim != victim || inc.Survivor != survivor {
+	if inc.Node != survivor || inc.Result != splitbrain.ResultResolved || inc.Victim != victim || inc.Survivor != survivor {
 		t.Fatalf("actor record: node %s result %s victim %s survivor %s error %q", inc.Node, inc.Result, inc.Victim, inc.Survivor, inc.Error)
 	}
 	d := inc.Decision
-	if d == nil || d.Policy.Name != s.policy || d.Action != drbd.ActionResolve || d.Relation != drbd.RelSplitBrain || d.Reason == "" {
+	if d == nil || d.Policy.Name != s.policy || d.Action != splitbrain.ActionResolve || d.Relation != drbd.RelSplitBrain || d.Reason == "" {
 		t.Fatalf("decision %+v", d)
 	}
 	if d.VictimChangesKiB != (sbVictCount+sbClashCount)*4 || d.SurvivorChangesKiB != sbSurvCount*4 {
@@ -170,8 +171,8 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 		t.Errorf("evidence %+v", inc.Evidence)
 	}
 	p := inc.Preserved
-	wantPath := "/dev/vg0/" + drbd.SnapshotName(inc.ID)
-	if p == nil || p.Node != victim || p.Kind != drbd.PreservedLVM || p.Path != wantPath || !p.Verified || p.Source != "/dev/vg0/haconf" {
+	wantPath := "/dev/vg0/" + splitbrain.SnapshotName(inc.ID)
+	if p == nil || p.Node != victim || p.Kind != splitbrain.PreservedLVM || p.Path != wantPath || !p.Verified || p.Source != "/dev/vg0/haconf" {
 		t.Fatalf("preserved %+v, want a verified LVM snapshot %s on %s", p, wantPath, victim)
 	}
 	var demote, reconnect, healthy time.Time
@@ -192,13 +193,13 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 	t.Logf("round %d: incident %s timeline (split brain seen by the test at %s):\n%s", r, inc.ID, standalone.Format("15:04:05.000"), timeline(inc))
 	t.Logf("round %d: incident %s: victim demoted -> UpToDate/UpToDate %s, discard+reconnect -> UpToDate/UpToDate %s; %d KiB diverged",
 		r, inc.ID, tm.DemoteToSynced.Round(time.Millisecond), tm.ReconnectToSynced.Round(time.Millisecond), tm.DivergenceKiB)
-	var peerRec []drbd.Incident
+	var peerRec []splitbrain.Incident
 	for _, i := range peers {
 		if i.ID == inc.ID {
 			peerRec = append(peerRec, i)
 		}
 	}
-	if len(peerRec) != 1 || peerRec[0].Role != "peer" || peerRec[0].Victim != victim || peerRec[0].Result != drbd.ResultResolved {
+	if len(peerRec) != 1 || peerRec[0].Role != "peer" || peerRec[0].Victim != victim || peerRec[0].Result != splitbrain.ResultResolved {
 		t.Errorf("victim's records of %s: %+v, want one resolved peer record naming %s", inc.ID, peerRec, victim)
 	}
 
@@ -258,10 +259,10 @@ func TestLabSplitBrainManual(t *testing.T) {
 
 	// Both watchdogs report (each records its own "reported" incident).
 	deadline := time.Now().Add(60 * time.Second)
-	var reported []drbd.Incident
+	var reported []splitbrain.Incident
 	for {
 		mine, peers := s.incidents(t, "ctl1")
-		reported = filterIncidents(append(mine, peers...), func(i drbd.Incident) bool { return i.Result == drbd.ResultReported })
+		reported = filterIncidents(append(mine, peers...), func(i splitbrain.Incident) bool { return i.Result == splitbrain.ResultReported })
 		if len(reported) >= 2 || time.Now().After(deadline) {
 			break
 		}
@@ -273,7 +274,7 @@ func TestLabSplitBrainManual(t *testing.T) {
 	// Give them time to do something wrong.
 	time.Sleep(6 * time.Second)
 	for _, i := range reported {
-		if i.Decision == nil || i.Decision.Action != drbd.ActionReport || i.Victim != "" || i.Decision.Relation != drbd.RelSplitBrain || i.Decision.Advice == "" {
+		if i.Decision == nil || i.Decision.Action != splitbrain.ActionReport || i.Victim != "" || i.Decision.Relation != drbd.RelSplitBrain || i.Decision.Advice == "" {
 			t.Errorf("%s's record %s: decision %+v victim %q", i.Node, i.ID, i.Decision, i.Victim)
 		}
 		if i.Preserved != nil || len(i.Plan) > 0 {
@@ -283,7 +284,7 @@ func TestLabSplitBrainManual(t *testing.T) {
 	t.Logf("reported: %s", reported[0].Decision.Advice)
 	mine, peers := s.incidents(t, "ctl1")
 	for _, i := range append(mine, peers...) {
-		if i.Result != drbd.ResultReported && i.Result != drbd.ResultDetected {
+		if i.Result != splitbrain.ResultReported && i.Result != splitbrain.ResultDetected {
 			t.Errorf("%s recorded %s (%s) under policy manual", i.Node, i.Result, i.Role)
 		}
 	}
@@ -533,13 +534,13 @@ func (s *sbLab) waitResolved(t *testing.T, since time.Time, d time.Duration) (st
 
 // incidents reads `haconf splitbrain status -o json` in node: its own
 // records and the peer's (read through the peer's watchdog).
-func (s *sbLab) incidents(t *testing.T, node string) (mine, peer []drbd.Incident) {
+func (s *sbLab) incidents(t *testing.T, node string) (mine, peer []splitbrain.Incident) {
 	t.Helper()
 	out := s.sh(node, haconfBin+" -c "+sbConfig+" splitbrain status -o json")
 	var rep struct {
-		Incidents     []drbd.Incident `json:"incidents"`
-		PeerIncidents []drbd.Incident `json:"peer_incidents"`
-		PeerError     string          `json:"peer_error"`
+		Incidents     []splitbrain.Incident `json:"incidents"`
+		PeerIncidents []splitbrain.Incident `json:"peer_incidents"`
+		PeerError     string                `json:"peer_error"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("splitbrain status -o json: %v\n%s", err, out)
@@ -550,8 +551,8 @@ func (s *sbLab) incidents(t *testing.T, node string) (mine, peer []drbd.Incident
 	return rep.Incidents, rep.PeerIncidents
 }
 
-func filterIncidents(list []drbd.Incident, keep func(drbd.Incident) bool) []drbd.Incident {
-	var out []drbd.Incident
+func filterIncidents(list []splitbrain.Incident, keep func(splitbrain.Incident) bool) []splitbrain.Incident {
+	var out []splitbrain.Incident
 	for _, i := range list {
 		if keep(i) {
 			out = append(out, i)
@@ -561,7 +562,7 @@ func filterIncidents(list []drbd.Incident, keep func(drbd.Incident) bool) []drbd
 	return out
 }
 
-func timeline(inc drbd.Incident) string {
+func timeline(inc splitbrain.Incident) string {
 	var b strings.Builder
 	for _, e := range inc.Timeline {
 		fmt.Fprintf(&b, "  %s %s %s %v %s\n", e.Time.Format("15:04:05.000"), e.Node, e.What, e.Argv, e.Err)
@@ -587,26 +588,7 @@ func (s *sbLab) dumpLogs(t *testing.T) {
 // down takes the lab down and checks that nothing of it is left.
 func (s *sbLab) down(t *testing.T) {
 	t.Helper()
-	dir := s.l.Dir
-	if err := s.l.Down(s.ctx, true); err != nil {
-		t.Fatalf("lab down: %v", err)
-	}
-	if pids := Leftovers(dir); len(pids) > 0 {
-		t.Errorf("processes left after down: %v", pids)
-	}
-	out, err := s.l.Run.Run(s.ctx, "ip", "-j", "link", "show")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if links, _ := parseLinks(out); len(links) > 0 {
-		t.Errorf("interfaces left after down: %v", links)
-	}
-	if m := mountsUnder(dir); len(m) > 0 {
-		t.Errorf("mounts left after down: %v", m)
-	}
-	if _, err := os.Stat(dir); err == nil {
-		t.Errorf("%s left after down --purge", dir)
-	}
+	downAndCheck(s.ctx, t, s.l)
 }
 
 // sbMarkdown is the benchmark table bench/splitbrain/run publishes.

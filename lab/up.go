@@ -25,8 +25,8 @@ var Packages = []string{
 	"user-mode-linux", "kmod", "busybox", "iproute2", "e2fsprogs", "util-linux",
 	"lvm2", "drbd-utils", "corosync", "pacemaker", "pacemaker-cli-utils", "resource-agents",
 	"mariadb-server", "rabbitmq-server", "haproxy",
-	// What haconf bootstrap checks for in the nodes (internal/bootstrap.Packages).
-	"fence-agents", "iputils-ping",
+	// What haconf bootstrap checks for in the nodes (bootstrap.Packages).
+	"fence-agents", "iputils-ping", "iputils-clockdiff", "ipmitool",
 }
 
 // missingPackages returns the members of pkgs that dpkg does not report
@@ -83,15 +83,16 @@ func (l *Lab) Up(ctx context.Context) error {
 	if err := checkDir(l.Dir); err != nil {
 		return err
 	}
-	if l.Binary == "" {
-		return errors.New("lab up: no haconf binary to install into the nodes")
+	if l.Binary == "" || l.LabBinary == "" {
+		return errors.New("lab up: no haconf and haconf-lab binaries to install into the nodes")
 	}
 	start := time.Now()
 	if err := l.EnsurePackages(ctx); err != nil {
 		return err
 	}
-	// 0711: others may not list the lab directory but may reach bin/haconf,
-	// which Pacemaker runs as hacluster (the fence agent). The token,
+	// 0711: others may not list the lab directory but may reach bin/, whose
+	// haconf-agent, haconf and haconf-lab (the fence agent) Pacemaker may
+	// run as hacluster. The token,
 	// secrets and node directories inside stay 0600/0700.
 	if err := os.MkdirAll(l.Dir, 0o711); err != nil {
 		return err
@@ -163,10 +164,17 @@ func (l *Lab) ensureToken() error {
 	return atomicfile.Write(l.tokenFile(), []byte(hex.EncodeToString(b)+"\n"), 0o600)
 }
 
-// installBinary copies the haconf binary into the lab, where the nodes run
-// it, and haconf-agent from beside it when it is there (the resource agents'
-// wrappers fall back to haconf without it).
+// installBinary copies the haconf and haconf-lab binaries into the lab,
+// where the nodes run them, and haconf-agent from beside haconf when it is
+// there (the resource agents' wrappers fall back to haconf without it).
 func (l *Lab) installBinary() error {
+	labSrc, err := filepath.Abs(l.LabBinary)
+	if err != nil {
+		return err
+	}
+	if err := installFile(labSrc, l.labBinPath()); err != nil {
+		return fmt.Errorf("install haconf-lab binary: %w", err)
+	}
 	src, err := filepath.Abs(l.Binary)
 	if err != nil {
 		return err
@@ -217,7 +225,7 @@ func (l *Lab) startFenced(ctx context.Context) error {
 	if _, ok := l.FencedRunning(); ok {
 		return l.waitFenced(ctx)
 	}
-	argv := []string{l.binPath(), "lab", "fenced", "--dir", l.Dir}
+	argv := []string{l.labBinPath(), "fenced", "--dir", l.Dir}
 	pid, err := spawn(argv, nil, l.path("fenced.log"), l.fencedPidFile())
 	if err != nil {
 		return fmt.Errorf("start fence daemon: %w", err)

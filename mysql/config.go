@@ -1,5 +1,7 @@
-// Package mysql drives MariaDB/MySQL on the DRBD volume: its configuration
-// and health. Supported: MariaDB 10.5-11.x and MySQL 8.0.
+// Package mysql drives MariaDB/MySQL on the DRBD volume: its configuration,
+// its health (the client protocol's handshake, which the resource agent in
+// package agents runs) and its binary log position. Supported: MariaDB
+// 10.5-11.x and MySQL 8.0.
 package mysql
 
 import (

@@ -170,7 +170,7 @@ type Quorum struct {
 	Quorum          int    `json:"quorum"`
 	// ActivityBlocked is set when the node lacks quorum (or still waits
 	// for all nodes with wait_for_all).
-	ActivityBlocked bool     `json:"activity_blocked,omitempty"`
+	ActivityBlocked bool     `json:"activity_blocked"`
 	Flags           []string `json:"flags,omitempty"` // 2Node, Quorate, WaitForAll, ...
 	Members         []Member `json:"members"`
 }
@@ -181,7 +181,7 @@ type Member struct {
 	Votes   int    `json:"votes"`
 	Qdevice string `json:"qdevice,omitempty"`
 	Name    string `json:"name"`
-	Local   bool   `json:"local,omitempty"`
+	Local   bool   `json:"local"`
 }
 
 // HasFlag reports whether the votequorum flag (e.g. WaitForAll) is set.

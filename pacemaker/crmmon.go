@@ -22,7 +22,7 @@ const (
 type CrmMon struct {
 	DC string `json:"dc,omitempty"`
 	// Quorate is the DC's partition having quorum.
-	Quorate bool      `json:"quorate,omitempty"`
+	Quorate bool      `json:"quorate"`
 	Nodes   []MonNode `json:"nodes"`
 	// Resources are flattened: one entry per primitive instance, with the
 	// group and clone that contain it.
@@ -36,7 +36,24 @@ type CrmMon struct {
 	// Bans are the location constraints that keep a resource, or its
 	// promoted role, off a node, as crm_mon evaluated them.
 	Bans           []MonBan `json:"bans,omitempty"`
-	MaintenanceAll bool     `json:"maintenance_mode,omitempty"`
+	MaintenanceAll bool     `json:"maintenance_mode"`
+	// StonithEnabled is the stonith-enabled cluster option (nil when not
+	// reported).
+	StonithEnabled *bool `json:"stonith_enabled,omitempty"`
+	// TargetRoles are the target-role meta attributes that are set, by
+	// resource, group or clone id.
+	TargetRoles map[string]string `json:"target_roles,omitempty"`
+	// Fenced is the fencing history, oldest first.
+	Fenced []MonFenceEvent `json:"fence_history,omitempty"`
+}
+
+// MonFenceEvent is one entry of the fencing history.
+type MonFenceEvent struct {
+	Action    string `json:"action"`
+	Target    string `json:"target"`
+	Status    string `json:"status"`
+	Completed string `json:"completed,omitempty"`
+	Delegate  string `json:"delegate,omitempty"`
 }
 
 // MonNode is one cluster node.
@@ -60,7 +77,7 @@ type MonResource struct {
 	Group   string   `json:"group,omitempty"`
 	Clone   string   `json:"clone,omitempty"`
 	// Promotable is set for instances of a promotable clone.
-	Promotable bool `json:"promotable,omitempty"`
+	Promotable bool `json:"promotable"`
 }
 
 // MonOperation is one entry of the operation history.
@@ -91,7 +108,7 @@ type MonBan struct {
 	Resource     string `json:"resource"`
 	Node         string `json:"node"`
 	Weight       int    `json:"weight"` // -1000000 is -INFINITY
-	PromotedOnly bool   `json:"promoted_only,omitempty"`
+	PromotedOnly bool   `json:"promoted_only"`
 }
 
 type xmlResult struct {
@@ -104,6 +121,7 @@ type xmlResult struct {
 		} `xml:"current_dc"`
 		ClusterOptions struct {
 			MaintenanceMode string `xml:"maintenance-mode,attr"`
+			StonithEnabled  string `xml:"stonith-enabled,attr"`
 		} `xml:"cluster_options"`
 	} `xml:"summary"`
 	Nodes []struct {
@@ -149,6 +167,13 @@ type xmlResult struct {
 		Weight       string `xml:"weight,attr"`
 		PromotedOnly string `xml:"promoted-only,attr"`
 	} `xml:"bans>ban"`
+	Fenced []struct {
+		Action    string `xml:"action,attr"`
+		Target    string `xml:"target,attr"`
+		Status    string `xml:"status,attr"`
+		Completed string `xml:"completed,attr"`
+		Delegate  string `xml:"delegate,attr"`
+	} `xml:"fence_history>fence_event"`
 	Status struct {
 		Code    string `xml:"code,attr"`
 		Message string `xml:"message,attr"`
@@ -158,6 +183,7 @@ type xmlResult struct {
 // xmlContainer is <resources>, <group> or <clone>: they nest.
 type xmlContainer struct {
 	ID         string         `xml:"id,attr"`
+	TargetRole string         `xml:"target_role,attr"`
 	MultiState string         `xml:"multi_state,attr"`
 	Managed    string         `xml:"managed,attr"`
 	Resources  []xmlResource  `xml:"resource"`
@@ -166,12 +192,13 @@ type xmlContainer struct {
 }
 
 type xmlResource struct {
-	ID      string `xml:"id,attr"`
-	Agent   string `xml:"resource_agent,attr"`
-	Role    string `xml:"role,attr"`
-	Managed string `xml:"managed,attr"`
-	Failed  string `xml:"failed,attr"`
-	Nodes   []struct {
+	ID         string `xml:"id,attr"`
+	TargetRole string `xml:"target_role,attr"`
+	Agent      string `xml:"resource_agent,attr"`
+	Role       string `xml:"role,attr"`
+	Managed    string `xml:"managed,attr"`
+	Failed     string `xml:"failed,attr"`
+	Nodes      []struct {
 		Name string `xml:"name,attr"`
 	} `xml:"node"`
 }
@@ -222,7 +249,40 @@ func ParseCrmMon(data []byte) (CrmMon, error) {
 	for _, b := range x.Bans {
 		out.Bans = append(out.Bans, MonBan{ID: b.ID, Resource: b.Resource, Node: b.Node, Weight: atoi(b.Weight), PromotedOnly: b.PromotedOnly == "true"})
 	}
+	switch se := x.Summary.ClusterOptions.StonithEnabled; se {
+	case "true", "false":
+		b := se == "true"
+		out.StonithEnabled = &b
+	}
+	targetRoles(&out.TargetRoles, x.Resources)
+	// crm_mon lists the fencing history newest first.
+	for i := len(x.Fenced) - 1; i >= 0; i-- {
+		f := x.Fenced[i]
+		out.Fenced = append(out.Fenced, MonFenceEvent{Action: f.Action, Target: f.Target, Status: f.Status, Completed: f.Completed, Delegate: f.Delegate})
+	}
 	return out, nil
+}
+
+func targetRoles(dst *map[string]string, c xmlContainer) {
+	set := func(id, role string) {
+		if id == "" || role == "" {
+			return
+		}
+		if *dst == nil {
+			*dst = map[string]string{}
+		}
+		(*dst)[id] = role
+	}
+	set(c.ID, c.TargetRole)
+	for _, r := range c.Resources {
+		set(r.ID, r.TargetRole)
+	}
+	for _, g := range c.Groups {
+		targetRoles(dst, g)
+	}
+	for _, cl := range c.Clones {
+		targetRoles(dst, cl)
+	}
 }
 
 func flatten(dst *[]MonResource, c xmlContainer, group, clone string, promotable bool) {

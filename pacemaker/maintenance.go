@@ -64,7 +64,7 @@ type MaintenanceWindow struct {
 	Until time.Time `json:"until,omitzero"`
 	// Unrecognized is set when the set has a rule haconf did not write:
 	// its end is then unknown.
-	Unrecognized bool `json:"unrecognized_rule,omitempty"`
+	Unrecognized bool `json:"unrecognized_rule"`
 }
 
 // ParseMaintenanceConfig reads maintenance-mode from the crm_config
@@ -161,18 +161,12 @@ func (m MaintenanceConfig) State(on bool, now time.Time) MaintenanceState {
 	return s
 }
 
-// CIBChange is one cibadmin command with the reason for it.
-type CIBChange struct {
-	Args []string `json:"argv"`
-	Why  string   `json:"why"`
-}
-
 // OnChanges are the cibadmin commands that put the cluster in maintenance
 // until the given time (zero: no end): haconf's set is created or replaced
 // first, then a maintenance-mode in cib-bootstrap-options, which would
 // override it, is removed (so there is no moment without maintenance when
 // it was already on).
-func (m MaintenanceConfig) OnChanges(until time.Time) []CIBChange {
+func (m MaintenanceConfig) OnChanges(until time.Time) []Command {
 	set := string(MaintenanceSet(until))
 	why := "maintenance-mode=true until " + FormatCIBTime(until) + "; Pacemaker ends it by itself"
 	if until.IsZero() {
@@ -182,10 +176,10 @@ func (m MaintenanceConfig) OnChanges(until time.Time) []CIBChange {
 	if m.Haconf != nil {
 		op = "--replace"
 	}
-	out := []CIBChange{{Args: []string{"cibadmin", op, "--scope", "crm_config", "--xml-text", set}, Why: why}}
+	out := []Command{{Argv: []string{cibadmin, op, "--scope", "crm_config", "--xml-text", set}, Why: why}}
 	if m.BootstrapID != "" {
-		out = append(out, CIBChange{
-			Args: deleteNVPair(m.BootstrapID),
+		out = append(out, Command{
+			Argv: deleteNVPair(m.BootstrapID),
 			Why:  fmt.Sprintf("cib-bootstrap-options sets maintenance-mode=%s, which would override haconf's set", m.Bootstrap),
 		})
 	}
@@ -196,22 +190,22 @@ func (m MaintenanceConfig) OnChanges(until time.Time) []CIBChange {
 // haconf's set and a maintenance-mode=true in cib-bootstrap-options are
 // removed. Other property sets are left alone (they are someone's
 // configuration, e.g. a scheduled window).
-func (m MaintenanceConfig) OffChanges() []CIBChange {
-	var out []CIBChange
+func (m MaintenanceConfig) OffChanges() []Command {
+	var out []Command
 	if m.Haconf != nil {
-		out = append(out, CIBChange{
-			Args: []string{"cibadmin", "--delete", "--xml-text", fmt.Sprintf(`<cluster_property_set id="%s"/>`, MaintenanceSetID)},
+		out = append(out, Command{
+			Argv: []string{cibadmin, "--delete", "--xml-text", fmt.Sprintf(`<cluster_property_set id="%s"/>`, MaintenanceSetID)},
 			Why:  "remove haconf's maintenance property set",
 		})
 	}
 	if m.Bootstrap == "true" {
-		out = append(out, CIBChange{Args: deleteNVPair(m.BootstrapID), Why: "remove maintenance-mode=true from cib-bootstrap-options"})
+		out = append(out, Command{Argv: deleteNVPair(m.BootstrapID), Why: "remove maintenance-mode=true from cib-bootstrap-options"})
 	}
 	return out
 }
 
 func deleteNVPair(id string) []string {
-	return []string{"cibadmin", "--delete", "--xml-text", fmt.Sprintf(`<nvpair id="%s"/>`, xmlAttr(id))}
+	return []string{cibadmin, "--delete", "--xml-text", fmt.Sprintf(`<nvpair id="%s"/>`, xmlAttr(id))}
 }
 
 func xmlAttr(s string) string {

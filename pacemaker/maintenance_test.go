@@ -94,10 +94,10 @@ func TestMaintenanceState(t *testing.T) {
 }
 
 func TestMaintenanceChanges(t *testing.T) {
-	argv := func(cs []CIBChange) []string {
+	argv := func(cs []Command) []string {
 		var out []string
 		for _, c := range cs {
-			out = append(out, strings.Join(c.Args, " "))
+			out = append(out, strings.Join(c.Argv, " "))
 		}
 		return out
 	}

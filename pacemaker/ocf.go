@@ -25,6 +25,10 @@ const (
 	// OCFRunningPromoted is a promotable resource's monitor result when it
 	// runs in the promoted role.
 	OCFRunningPromoted = 8
+	// OCFDegraded is a monitor result: running, but not fully (a service
+	// still booting). Pacemaker counts it as running (OCF 1.1, Pacemaker
+	// 2.1) and shows the reason.
+	OCFDegraded = 190
 )
 
 // OCFError is an agent failure with the OCF exit code Pacemaker acts on.
@@ -165,7 +169,13 @@ func RunAgent(ctx context.Context, a Agent, action string, env OCFEnv, stdout, s
 		return OCFSuccess
 	}
 	code := OCFCode(err)
-	if (code == OCFNotRunning || code == OCFRunningPromoted) && (action == "monitor" || action == "status" || action == "probe") {
+	monitor := action == "monitor" || action == "status" || action == "probe"
+	if (code == OCFNotRunning || code == OCFRunningPromoted) && monitor {
+		return code
+	}
+	if code == OCFDegraded && monitor {
+		log.Info("running, degraded", "action", action, "reason", err)
+		fmt.Fprintf(stderr, "ocf-exit-reason:%s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 		return code
 	}
 	if errors.Is(err, context.DeadlineExceeded) {

@@ -84,6 +84,26 @@ func (s *Simulator) FailNode(ctx context.Context, t *Transition, node string) (*
 	return s.settle(ctx, in, []string{"--node-fail", node})
 }
 
+// SetAttributes sets transient node attributes (node -> value of name) in
+// the state t, as an agent on each node would, and settles.
+func (s *Simulator) SetAttributes(ctx context.Context, t *Transition, name string, values map[string]string) (*Transition, error) {
+	in := s.next()
+	if err := os.WriteFile(in, t.CIB, 0o600); err != nil {
+		return nil, err
+	}
+	for node, v := range values {
+		_, err := s.R.RunCmd(ctx, runner.Cmd{
+			Name: "crm_attribute",
+			Args: []string{"-N", node, "-n", name, "-v", v, "-l", "reboot"},
+			Env:  []string{"CIB_file=" + in},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("set %s on %s: %w", name, node, err)
+		}
+	}
+	return s.settle(ctx, in, nil)
+}
+
 var summaryLine = regexp.MustCompile(`^\s+\* (.*)$`)
 
 func (s *Simulator) settle(ctx context.Context, in string, firstArgs []string) (*Transition, error) {

@@ -3,11 +3,16 @@ package playbooks
 import (
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/haconf/haconf/bootstrap"
 	"github.com/haconf/haconf/internal/config"
 	"github.com/haconf/haconf/internal/testenv"
 )
@@ -27,12 +32,30 @@ func TestSiteRunsAndIsIdempotent(t *testing.T) {
 	os.WriteFile(cfg, config.Example(), 0o600)
 	root := filepath.Join(dir, "root")
 	os.MkdirAll(root, 0o755)
+	// The secrets, with the example's fence passwords: installed as root
+	// only (the Erlang cookie goes to the rabbitmq user).
+	_, noRabbit := user.Lookup("rabbitmq")
+	withSecrets := os.Geteuid() == 0 && noRabbit == nil
+	if !withSecrets {
+		t.Log("not root, or no rabbitmq user: the secrets are not installed")
+	}
+	secrets, err := bootstrap.GenerateSecrets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets.FencePasswords = map[string]string{"ctl1": "bmc-ctl1-pw", "ctl2": "bmc-ctl2-pw"}
+	secrets.ComputeFencePasswords = map[string]string{"cmp1": "bmc-cmp1-pw", "cmp2": "bmc-cmp2-pw"}
+	secretsFile := filepath.Join(dir, "secrets.yaml")
+	os.WriteFile(secretsFile, secrets.Marshal(), 0o600)
 
+	if !withSecrets {
+		secretsFile = ""
+	}
 	play := func(extra ...string) string {
 		args := append([]string{"-i", "ctl1,", "-c", "local", "site.yml",
 			"-e", "haconf_hosts=ctl1", "-e", "haconf_become=false",
 			"-e", "haconf_install_packages=false",
-			"-e", "haconf_binary=" + bin, "-e", "haconf_config=" + cfg,
+			"-e", "haconf_binary=" + bin, "-e", "haconf_config=" + cfg, "-e", "haconf_secrets=" + secretsFile,
 			"-e", "haconf_root=" + root, "-e", "haconf_node=ctl1"}, extra...)
 		cmd := exec.Command("ansible-playbook", args...)
 		cmd.Env = append(os.Environ(), "ANSIBLE_NOCOLOR=1", "ANSIBLE_HOST_KEY_CHECKING=False",
@@ -59,6 +82,19 @@ func TestSiteRunsAndIsIdempotent(t *testing.T) {
 			t.Errorf("first run did not create %s", f)
 		}
 	}
+	for p, want := range map[string]string{"etc/haconf/ipmi-ctl2.pass": "bmc-ctl2-pw\n", "etc/haconf/ipmi-cmp1.password": "bmc-cmp1-pw\n"} {
+		if !withSecrets {
+			break
+		}
+		st, err := os.Stat(filepath.Join(root, p))
+		got, _ := os.ReadFile(filepath.Join(root, p))
+		if err != nil || st.Mode().Perm() != 0o600 || string(got) != want {
+			t.Errorf("fence password %s: %v, %q", p, err, got)
+		}
+	}
+	if strings.Contains(out, "bmc-ctl2-pw") {
+		t.Errorf("a fence password is in the playbook's output")
+	}
 	out = play()
 	if m := recap.FindStringSubmatch(out); m == nil || m[2] != "0" {
 		t.Fatalf("second run is not idempotent:\n%s", out)
@@ -82,5 +118,27 @@ func TestSiteLint(t *testing.T) {
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ansible-lint: %v\n%s", err, out)
+	}
+}
+
+// The playbook installs every package bootstrap checks for (preflight
+// runs before bootstrap installs anything).
+func TestSitePackagesAreBootstraps(t *testing.T) {
+	b, err := os.ReadFile("site.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plays []struct {
+		Vars struct {
+			Packages []string `yaml:"haconf_packages"`
+		} `yaml:"vars"`
+	}
+	if err := yaml.Unmarshal(b, &plays); err != nil || len(plays) == 0 {
+		t.Fatalf("site.yml: %v", err)
+	}
+	for _, p := range bootstrap.Packages {
+		if !slices.Contains(plays[0].Vars.Packages, p) {
+			t.Errorf("haconf_packages lacks %s (bootstrap.Packages)", p)
+		}
 	}
 }

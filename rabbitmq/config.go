@@ -1,10 +1,14 @@
 // Package rabbitmq drives RabbitMQ on the controller pair: classic mirrored
 // queues on 3.x, active/passive on the DRBD volume, or quorum queues on 4.x.
+// Tested against RabbitMQ 3.10.8.
 //
-// Publisher and Drain are an AMQP 0-9-1 client (github.com/rabbitmq/amqp091-go)
-// for the failover test: publish with confirms through a failover, then
-// show that every confirmed message is still queued. Tested against
-// RabbitMQ 3.10.8 (classic durable and quorum queues).
+// The AMQP client that proves a failover keeps confirmed messages (publisher
+// with confirms, drain) is the lab\'s workload, lab/workload.
+//
+// Handshake (the AMQP protocol header answered by connection.start),
+// WaitingHint (a boot log waiting for the peer's tables) and Seed (the
+// first classic_config peer) are what the resource agent ocf:haconf:rabbitmq
+// (package agents) reads a node with.
 package rabbitmq
 
 import (
@@ -121,4 +125,13 @@ func (c *Config) Validate(v *validate.List) {
 // Go's regexp does not, so the rest of the pattern can still be checked.
 func stripLookahead(s string) string {
 	return regexp.MustCompile(`\(\?[!=][^)]*\)`).ReplaceAllString(s, "")
+}
+
+// cmpOr is v, or def when v is the zero value.
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }

@@ -1,24 +1,17 @@
 package rabbitmq
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/haconf/haconf/internal/fixtures"
 )
 
 // Fixtures in testdata were captured from RabbitMQ 3.10.8 (Debian 12): two
 // nodes rabbit@localhost and rabbit2@localhost clustered in a private
 // network namespace, policy ha-all as haconf sets it, three classic queues
 // and one quorum queue with one message each.
-func readFixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func readFixture(t testing.TB, name string) []byte { return fixtures.Read(t, "rabbitmq", name) }
 
 func TestParseClusterStatus(t *testing.T) {
 	both := []string{"rabbit2@localhost", "rabbit@localhost"}

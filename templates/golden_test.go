@@ -166,3 +166,32 @@ func TestPlanShowsDiffAndChangesNothing(t *testing.T) {
 		t.Fatal("a path escaping the root was accepted")
 	}
 }
+
+// With compute: configured the CIB runs haconf compute controller beside
+// the services (crm_verify checks the example's CIB in tools_test.go);
+// without it, no such resource.
+func TestCIBComputeController(t *testing.T) {
+	cfg, err := config.Parse("example.yaml", config.Example())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cib, err := RenderCIB(cfg, "ctl1", Options{DRBDVersion: "9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<primitive id="compute-controller" class="ocf" provider="haconf" type="daemon">`,
+		`value="compute controller -c /etc/haconf/haconf.yaml"`,
+		`<rsc_colocation id="col-compute-controller-with-services" score="INFINITY" rsc="compute-controller" with-rsc="g-services"/>`} {
+		if !strings.Contains(string(cib), want) {
+			t.Errorf("CIB lacks %s", want)
+		}
+	}
+	cfg.Compute = nil
+	cib, err = RenderCIB(cfg, "ctl1", Options{DRBDVersion: "9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(cib), "compute-controller") {
+		t.Error("a CIB without compute: runs a compute controller")
+	}
+}

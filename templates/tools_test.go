@@ -290,7 +290,8 @@ func nodeOf(ps []pacemaker.Placement, rsc, role string) string {
 // TestWrappersPreferHaconfAgent runs the rendered resource-agent and DRBD
 // handler wrappers with sh: they exec haconf-agent when it is installed
 // beside haconf, and haconf when it is not. Stand-in scripts print what
-// they were run as.
+// they were run as. The handler runs with the arguments the resource file
+// gives it, as DRBD runs it (/bin/sh -c).
 func TestWrappersPreferHaconfAgent(t *testing.T) {
 	cfg, err := config.Parse("example.yaml", config.Example())
 	if err != nil {
@@ -305,13 +306,21 @@ func TestWrappersPreferHaconfAgent(t *testing.T) {
 	if _, err := Write(root, files); err != nil {
 		t.Fatal(err)
 	}
+	handler := fencePeerHandler(t, files)
+	if len(handler) == 0 || handler[0] != "/"+FencePeerPath {
+		t.Fatalf("etc/drbd.d/r0.res runs fence-peer %q, not the wrapper /%s", handler, FencePeerPath)
+	}
 	stub := func(name string) {
 		os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\necho "+name+" \"$@\"\n"), 0o755)
 	}
-	wrappers := []struct{ path, args, want string }{
-		{OCFDir + "/mariadb", "monitor", "ocf mariadb monitor"},
-		{OCFDir + "/drbd", "promote", "ocf drbd promote"},
-		{FencePeerPath, "", "drbd fence-peer --clone drbd-r0-clone"},
+	wrappers := []struct {
+		path string
+		args []string
+		want string
+	}{
+		{OCFDir + "/mariadb", []string{"monitor"}, "ocf mariadb monitor"},
+		{OCFDir + "/drbd", []string{"promote"}, "ocf drbd promote"},
+		{FencePeerPath, handler[1:], "drbd fence-peer --clone drbd-r0-clone"},
 	}
 	stub("haconf")
 	for _, agent := range []bool{false, true} {
@@ -319,7 +328,7 @@ func TestWrappersPreferHaconfAgent(t *testing.T) {
 			stub(AgentBinName)
 		}
 		for _, w := range wrappers {
-			out, err := run(t, nil, filepath.Join(root, w.path), strings.Fields(w.args)...)
+			out, err := run(t, nil, filepath.Join(root, w.path), w.args...)
 			want := "haconf " + w.want
 			if agent {
 				want = AgentBinName + " " + w.want
@@ -329,10 +338,22 @@ func TestWrappersPreferHaconfAgent(t *testing.T) {
 			}
 		}
 	}
-	// DRBD runs the handler the resource file names.
+}
+
+// fencePeerHandler is the fence-peer command line of the rendered DRBD
+// resource file, split into words.
+func fencePeerHandler(t *testing.T, files []File) []string {
+	t.Helper()
 	for _, f := range files {
-		if strings.HasSuffix(f.Path, ".res") && !strings.Contains(string(f.Content), `fence-peer "/`+FencePeerPath+`";`) {
-			t.Errorf("%s does not run the fence-peer wrapper /%s", f.Path, FencePeerPath)
+		if !strings.HasSuffix(f.Path, ".res") {
+			continue
+		}
+		for _, line := range strings.Split(string(f.Content), "\n") {
+			if cmd, ok := strings.CutPrefix(strings.TrimSpace(line), "fence-peer "); ok {
+				return strings.Fields(strings.Trim(cmd, `";`))
+			}
 		}
 	}
+	t.Fatal("no fence-peer handler in the rendered resource file")
+	return nil
 }

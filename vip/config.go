@@ -15,6 +15,13 @@ type Config struct {
 	Frontends []Frontend `yaml:"frontends"`
 	// StatsPort serves haproxy's stats page on the VIP (0 disables it).
 	StatsPort int `yaml:"stats_port"`
+	// PingHosts are addresses that show a controller's management network
+	// works, usually its gateway. Each node pings them (ocf:pacemaker:ping)
+	// and DRBD's promotion, with the services and the VIP, prefers the node
+	// that reaches more of them: a node whose management link fails hands
+	// the services over. Empty: no connectivity check, and such a node
+	// keeps the services its clients cannot reach.
+	PingHosts []string `yaml:"ping_hosts"`
 }
 
 // Frontend is one API endpoint: haproxy listens on VIP:Port and balances to
@@ -86,5 +93,18 @@ func (c *Config) Validate(v *validate.List) {
 	}
 	if c.StatsPort < 0 || c.StatsPort > 65535 {
 		v.Addf("stats_port", c.StatsPort, "must be a TCP port or 0")
+	}
+	seen := map[netip.Addr]bool{}
+	for i, h := range c.PingHosts {
+		a, err := netip.ParseAddr(h)
+		switch {
+		case err != nil:
+			v.Sub("ping_hosts").Addf(validate.Index(i), h, "must be an IP address (the management gateway, say)")
+		case seen[a]:
+			v.Sub("ping_hosts").Addf(validate.Index(i), h, "is listed twice")
+		case a.IsUnspecified() || a.IsLoopback():
+			v.Sub("ping_hosts").Addf(validate.Index(i), h, "is not an address another host answers on")
+		}
+		seen[a] = true
 	}
 }

@@ -180,11 +180,11 @@ func (b *bench) all(ctx context.Context) error {
 			return err
 		}
 		dumpTimes = append(dumpTimes, time.Since(t0))
-		t0 = time.Now()
-		if full, err = backup.Run(ctx, backup.Full, opts); err != nil {
+		var took time.Duration
+		if full, took, err = timedBackup(ctx, backup.Full, opts); err != nil {
 			return err
 		}
-		fullTimes = append(fullTimes, time.Since(t0))
+		fullTimes = append(fullTimes, took)
 	}
 	dumpTime, fullTime := minDur(dumpTimes), minDur(fullTimes)
 	st, err := os.Stat(dump)
@@ -205,12 +205,10 @@ func (b *bench) all(ctx context.Context) error {
 	{
 		oz := opts
 		oz.Compression = backup.CompressZstd
-		t0 = time.Now()
-		z, err := backup.Run(ctx, backup.Full, oz)
+		z, zt, err := timedBackup(ctx, backup.Full, oz)
 		if err != nil {
 			return err
 		}
-		zt := time.Since(t0)
 		b.add("haconf backup full, compression: zstd", fmt.Sprintf("%s, %s", secs(zt), gib(z.Size())),
 			fmt.Sprintf("one run; %.2fx mysqldump's time, %.1f%% of its size: the smaller, slower choice", zt.Seconds()/dumpTime.Seconds(), 100*float64(z.Size())/float64(dumpSize)))
 		if err := os.RemoveAll(filepath.Join(repo.Dir, z.ID)); err != nil {
@@ -241,24 +239,20 @@ func (b *bench) all(ctx context.Context) error {
 	cc.Close()
 	b.add("change 1% of rows", fmt.Sprintf("%d rows updated (every 100th id)", changed), fmt.Sprintf("UPDATE with binlog_format %s, %s", b.o.format, secs(time.Since(t0))))
 
-	t0 = time.Now()
-	diffLight, err := backup.Run(ctx, backup.Differential, opts)
+	diffLight, dt, err := timedBackup(ctx, backup.Differential, opts)
 	if err != nil {
 		return err
 	}
-	dt := time.Since(t0)
 	b.add("haconf differential (binlog; the default)", fmt.Sprintf("%s, %s", secs(dt), humanSize(diffLight.Size())),
 		fmt.Sprintf("**%.1f%% of the full's time, %.2f%% of its size**", 100*dt.Seconds()/fullTime.Seconds(), 100*float64(diffLight.Size())/float64(full.Size())))
 	b.target("differential at most 20% of the full's time", dt <= fullTime/5, fmt.Sprintf("%.1f%% (binlog differential, the default)", 100*dt.Seconds()/fullTime.Seconds()))
 	b.target("differential at most 3% of the full's size", diffLight.Size()*100 <= full.Size()*3, fmt.Sprintf("%.2f%%", 100*float64(diffLight.Size())/float64(full.Size())))
 	o2 := opts
 	o2.Checksums = true
-	t0 = time.Now()
-	diff, err := backup.Run(ctx, backup.Differential, o2)
+	diff, dt, err := timedBackup(ctx, backup.Differential, o2)
 	if err != nil {
 		return err
 	}
-	dt = time.Since(t0)
 	b.add("haconf differential --checksums (binlog + table checksums)", fmt.Sprintf("%s, %s", secs(dt), humanSize(diff.Size())),
 		fmt.Sprintf("%.1f%% of the full's time, %.2f%% of its size; the checksums (server-side scan, no rows sent) let the drill prove the chain", 100*dt.Seconds()/fullTime.Seconds(), 100*float64(diff.Size())/float64(full.Size())))
 
@@ -457,6 +451,13 @@ checksums recorded at backup time (shown in the notes, not timed).
 		return os.WriteFile(b.o.out, []byte(sb.String()), 0o644)
 	}
 	return nil
+}
+
+// timedBackup takes a backup and says how long it took.
+func timedBackup(ctx context.Context, kind backup.Kind, o backup.Options) (*backup.Manifest, time.Duration, error) {
+	start := time.Now()
+	m, err := backup.Run(ctx, kind, o)
+	return m, time.Since(start), err
 }
 
 func minDur(ds []time.Duration) time.Duration {

@@ -1,6 +1,6 @@
 // Command haconf-agent runs haconf's OCF resource agents and DRBD's
 // fence-peer handler, and nothing else: Pacemaker and DRBD start it on
-// every action, so it is kept small to start fast (see internal/agents).
+// every action, so it is kept small to start fast (see package agents).
 // haconf ocf and haconf drbd fence-peer run the same code.
 //
 //	haconf-agent ocf AGENT ACTION
@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/haconf/haconf/internal/agents"
+	"github.com/haconf/haconf/agents"
 )
 
 const usage = `usage:

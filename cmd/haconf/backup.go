@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/haconf/haconf/backup"
+	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/runner"
 	"github.com/haconf/haconf/mysql"
 )
@@ -23,25 +25,32 @@ import (
 func newBackupCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backup",
-		Short: "Take, list, verify, restore and prove MariaDB backups",
+		Short: "Take, list, verify, copy off-host, restore and prove MariaDB backups",
 		Long: `Logical backups of MariaDB taken from one consistent snapshot by parallel
 readers, compressed (s2 or zstd) and checksummed (SHA-256) file by file, with a
 manifest written last. Differentials are the binary log since the full.
 Every restore checks every checksum and row count; a drill restores the
 newest chain into a scratch MariaDB and compares each table with the source
-snapshot.
+snapshot. Complete backups are copied over SFTP to the off-host targets of
+backup.copies, verified there, and can be restored from them.
 
 The repository and the schedule come from the backup: section of
-haconf.yaml; the password from mysql.credentials_file ([client] password=)
-or MYSQL_PWD, never from the command line.`,
+haconf.yaml; the password from MYSQL_PWD, --credentials FILE or
+mysql.credentials_file ([client] password=), never from the command line.
+With --dsn or --to the credentials file is optional: a machine that only
+holds a repository needs no /etc/haconf/mysql.cnf.`,
 		Example: `  haconf backup run --type full
   haconf backup run --type differential
   haconf backup list -o json
   haconf backup verify
+  haconf backup copy --dry-run
   haconf backup restore --to 'root@tcp(10.0.0.9:3306)/' --dry-run
+  haconf backup restore --to 'root@tcp(10.0.0.9:3306)/' --from vault
   haconf backup drill`,
 	}
-	cmd.AddCommand(newBackupRunCmd(g), newBackupListCmd(g), newBackupVerifyCmd(g), newBackupRestoreCmd(g), newBackupDrillCmd(g))
+	cmd.PersistentFlags().StringVar(&g.backupCredentials, "credentials", "",
+		"client option file ([client] user=, password=; mode 0600, must exist); MYSQL_PWD wins when set (default mysql.credentials_file, which --dsn and --to do not need)")
+	cmd.AddCommand(newBackupRunCmd(g), newBackupListCmd(g), newBackupVerifyCmd(g), newBackupCopyCmd(g), newBackupRestoreCmd(g), newBackupDrillCmd(g))
 	return cmd
 }
 
@@ -67,13 +76,34 @@ func (g *globals) loadBackupEnv() (*backupEnv, error) {
 	return &backupEnv{cfg: c.Backup, mysql: c.MySQL}, nil
 }
 
-// dsn resolves a DSN flag (or the local server) with the password from the
-// credentials file or MYSQL_PWD.
-func (e *backupEnv) dsn(flag string) (*drv.Config, error) {
-	if flag == "" {
-		flag = fmt.Sprintf("tcp(127.0.0.1:%d)/", e.mysql.Port)
+// dsn resolves a DSN flag (or the local server) with the password from
+// MYSQL_PWD or a credentials file: --credentials when given (it must
+// exist), else mysql.credentials_file, which an explicit DSN does not
+// need (a machine that only holds a repository has none).
+func (e *backupEnv) dsn(flag, credentials string) (*drv.Config, error) {
+	cr := backup.Credentials{File: e.mysql.CredentialsFile}
+	if credentials != "" {
+		cr = backup.Credentials{File: credentials, Required: true}
 	}
-	return backup.ResolveDSN(flag, backup.Credentials{File: e.mysql.CredentialsFile})
+	if flag != "" {
+		return backup.ResolveDSN(flag, cr)
+	}
+	// The local server: the credentials file (or MYSQL_PWD) is the one
+	// source of the password, so it must exist.
+	cfg, err := backup.ResolveDSN("", cr)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Net, cfg.Addr = "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(e.mysql.Port))
+	return cfg, nil
+}
+
+// parallel is a --parallel flag, or backup.parallel when it is not set.
+func (e *backupEnv) parallel(flag int) int {
+	if flag > 0 {
+		return flag
+	}
+	return e.cfg.Parallel
 }
 
 func (e *backupEnv) repo(flag string) backup.Repository {
@@ -81,6 +111,26 @@ func (e *backupEnv) repo(flag string) backup.Repository {
 		return backup.Repository{Dir: flag}
 	}
 	return backup.Repository{Dir: e.cfg.Repository}
+}
+
+// targets are the copy targets a --target or --from flag selects (every
+// target for ""). None configured is the configuration's error, a name
+// that is not configured a usage error.
+func (e *backupEnv) targets(name string) ([]backup.CopyTarget, error) {
+	if len(e.cfg.Copies) == 0 {
+		return nil, cli.WithCode(cli.ExitConfig, fmt.Errorf("%w: backup.copies in haconf.yaml lists no off-host target", backup.ErrNoTarget))
+	}
+	ts, err := backup.SelectTargets(e.cfg.Copies, name)
+	return ts, cli.UsageError(err)
+}
+
+// target is the one copy target a --target or --from flag names.
+func (e *backupEnv) target(name string) (backup.CopyTarget, error) {
+	ts, err := e.targets(name)
+	if err != nil {
+		return backup.CopyTarget{}, err
+	}
+	return ts[0], nil
 }
 
 type backupRunOptions struct {
@@ -110,23 +160,16 @@ differentials. An interrupted run leaves nothing that list would show.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind := backup.Kind(o.kind)
-			if kind != backup.Full && kind != backup.Differential {
-				return &usageError{fmt.Errorf("--type must be full or differential, not %q", o.kind)}
-			}
 			env, err := g.loadBackupEnv()
 			if err != nil {
 				return err
 			}
-			db, err := env.dsn(o.dsn)
+			db, err := env.dsn(o.dsn, g.backupCredentials)
 			if err != nil {
 				return err
 			}
-			parallel := env.cfg.Parallel
-			if o.parallel > 0 {
-				parallel = o.parallel
-			}
 			opts := backup.Options{
-				DB: db, Repo: env.repo(o.repo), Parallel: parallel, Databases: env.cfg.Databases,
+				DB: db, Repo: env.repo(o.repo), Parallel: env.parallel(o.parallel), Databases: env.cfg.Databases,
 				Users: env.cfg.Users || o.users, ConfigFiles: append(append([]string(nil), env.cfg.Files...), o.files...),
 				Compression: env.cfg.Compression, Retention: env.cfg.Retention.Fulls, Checksums: o.checksums || (env.cfg.DifferentialChecksums != nil && *env.cfg.DifferentialChecksums),
 				Logger: g.logger, Progress: &backup.Progress{},
@@ -137,7 +180,7 @@ differentials. An interrupted run leaves nothing that list would show.`,
 					return err
 				}
 				if o.output == "json" {
-					return backupJSON(cmd.OutOrStdout(), p)
+					return cli.WriteJSON(cmd.OutOrStdout(), "haconf.backup.plan/v1", p)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "would take a %s backup of %s (%s, log_bin %v) into %s: %d databases, %d tables, ~%d rows, ~%s of data",
 					p.Type, backup.Where(db), p.Server.Version, p.LogBin, p.Repo, len(p.Databases), p.Tables, p.EstRows, backupBytes(p.EstBytes))
@@ -154,7 +197,7 @@ differentials. An interrupted run leaves nothing that list would show.`,
 				return err
 			}
 			if o.output == "json" {
-				return backupJSON(cmd.OutOrStdout(), summary(m))
+				return cli.WriteJSON(cmd.OutOrStdout(), "haconf.backup.run/v1", summary(m))
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "backup %s complete: %s, %d tables, %s in %s, binlog %s\n",
 				m.ID, m.Type, len(m.Tables), backupBytes(m.Size()), m.Duration().Round(time.Millisecond), m.Binlog)
@@ -162,7 +205,7 @@ differentials. An interrupted run leaves nothing that list would show.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.kind, "type", "", "full or differential (required)")
+	cli.StringEnumFlag(cmd, &o.kind, "type", "", "", []string{string(backup.Full), string(backup.Differential)}, "backup type (required)")
 	f.StringVar(&o.dsn, "dsn", "", "server to back up, without password (default 127.0.0.1 and mysql.port)")
 	f.StringVar(&o.repo, "repo", "", "repository directory (default backup.repository)")
 	f.IntVar(&o.parallel, "parallel", 0, "connections reading at once (default backup.parallel)")
@@ -170,7 +213,7 @@ differentials. An interrupted run leaves nothing that list would show.`,
 	f.StringSliceVar(&o.files, "file", nil, "extra configuration file or directory to archive (repeatable)")
 	f.BoolVar(&o.checksums, "checksums", false, "differential: also record every table's checksum for the drill (a server-side scan)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "connect and say what would be backed up; write nothing")
-	f.StringVarP(&o.output, "output", "o", "text", "text or json")
+	cli.OutputFlag(cmd, &o.output, "text", "json")
 	_ = cmd.MarkFlagRequired("type")
 	return cmd
 }
@@ -186,46 +229,89 @@ type backupSummary struct {
 	Tables   int               `json:"tables"`
 	Binlog   *backup.BinlogPos `json:"binlog,omitempty"`
 	Server   string            `json:"server"`
+	// Intact is false when the manifest cannot be trusted (missing,
+	// truncated, edited, unparsable); Damage says why. list reads only
+	// the manifests: verify reads every file.
+	Intact bool   `json:"intact"`
+	Damage string `json:"damage,omitempty"`
 }
 
 func summary(m *backup.Manifest) backupSummary {
 	return backupSummary{ID: m.ID, Type: m.Type, Base: m.Base, Finished: m.Finished, Seconds: m.Duration().Seconds(),
-		Bytes: m.Size(), Tables: len(m.Tables), Binlog: m.Binlog, Server: m.Server.Hostname}
+		Bytes: m.Size(), Tables: len(m.Tables), Binlog: m.Binlog, Server: m.Server.Hostname, Intact: true}
+}
+
+// damagedSummary is the line of a backup whose manifest cannot be read;
+// its type comes from its name.
+func damagedSummary(e backup.Entry) backupSummary {
+	s := backupSummary{ID: e.ID, Damage: strings.TrimPrefix(e.Damage.Error(), backup.ErrCorrupt.Error()+": "+e.ID+": ")}
+	switch {
+	case strings.HasSuffix(e.ID, "-full"):
+		s.Type = backup.Full
+	case strings.HasSuffix(e.ID, "-diff"):
+		s.Type = backup.Differential
+	}
+	return s
 }
 
 func newBackupListCmd(g *globals) *cobra.Command {
-	var repo, output string
+	var repo, target, output string
 	cmd := &cobra.Command{
-		Use:     "list",
-		Short:   "List the complete backups, oldest first",
-		Example: "  haconf backup list\n  haconf backup list -o json --repo /srv/haconf/backups",
+		Use:   "list",
+		Short: "List the backups, oldest first, the damaged ones marked",
+		Long: `Lists every backup directory of the repository, oldest first. A backup whose
+manifest is missing, truncated, edited (it no longer matches
+manifest.json.sha256) or unparsable is listed as DAMAGED with the reason,
+never hidden; list reads only the manifests, verify reads every file.
+Interrupted runs (.tmp- directories) are not backups and are not listed.
+--target lists what an off-host copy target (backup.copies) holds instead.`,
+		Example: "  haconf backup list\n  haconf backup list -o json --repo /srv/haconf/backups\n  haconf backup list --target vault",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, err := g.loadBackupEnv()
 			if err != nil {
 				return err
 			}
-			all, err := env.repo(repo).List()
+			var all []backup.Entry
+			if target != "" {
+				t, terr := env.target(target)
+				if terr != nil {
+					return terr
+				}
+				all, err = backup.ListTarget(cmd.Context(), t)
+			} else {
+				all, err = env.repo(repo).Scan()
+			}
 			if err != nil {
 				return err
 			}
 			out := []backupSummary{}
-			for _, m := range all {
-				out = append(out, summary(m))
+			for _, e := range all {
+				if e.Damage != nil {
+					out = append(out, damagedSummary(e))
+				} else {
+					out = append(out, summary(e.Manifest))
+				}
 			}
 			if output == "json" {
-				return backupJSON(cmd.OutOrStdout(), out)
+				return cli.WriteJSON(cmd.OutOrStdout(), "haconf.backup.list/v1", map[string]any{"backups": out})
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tTYPE\tBASE\tFINISHED\tDURATION\tSIZE\tTABLES\tBINLOG")
 			for _, s := range out {
+				if !s.Intact {
+					fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\tDAMAGED: %s\n", s.ID, backupDash(string(s.Type)), s.Damage)
+					continue
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1fs\t%s\t%d\t%s\n", s.ID, s.Type, backupDash(s.Base), s.Finished.Format(time.RFC3339), s.Seconds, backupBytes(s.Bytes), s.Tables, s.Binlog)
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().StringVar(&repo, "repo", "", "repository directory (default backup.repository)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	cmd.Flags().StringVar(&target, "target", "", "list the backups on this off-host copy target (a backup.copies name) instead")
+	cmd.MarkFlagsMutuallyExclusive("repo", "target")
+	cli.OutputFlag(cmd, &output, "text", "json")
 	return cmd
 }
 
@@ -235,8 +321,9 @@ func newBackupVerifyCmd(g *globals) *cobra.Command {
 		Use:   "verify [ID]",
 		Short: "Re-read every file of a backup (default: all) and check its SHA-256",
 		Long: `Reads every file back and compares its size and SHA-256 with the manifest, and
-the manifest with manifest.json.sha256. Each damaged file is named. Exits 1
-if any backup is damaged.`,
+the manifest with manifest.json.sha256. Without an ID every backup directory
+is verified, those with a damaged manifest included. Each damaged file is
+named. Exits 1 if any backup is damaged.`,
 		Example: "  haconf backup verify\n  haconf backup verify 20261121T020000.000Z-full",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -249,12 +336,12 @@ if any backup is damaged.`,
 			if len(args) == 1 {
 				ids = args
 			} else {
-				all, err := r.List()
+				all, err := r.Scan()
 				if err != nil {
 					return err
 				}
-				for _, m := range all {
-					ids = append(ids, m.ID)
+				for _, e := range all {
+					ids = append(ids, e.ID)
 				}
 			}
 			problems := []backup.Problem{}
@@ -274,7 +361,7 @@ if any backup is damaged.`,
 				}
 			}
 			if output == "json" {
-				if err := backupJSON(cmd.OutOrStdout(), map[string]any{"backups": ids, "problems": problems}); err != nil {
+				if err := cli.WriteJSON(cmd.OutOrStdout(), "haconf.backup.verify/v1", map[string]any{"backups": ids, "problems": problems}); err != nil {
 					return err
 				}
 			}
@@ -283,22 +370,132 @@ if any backup is damaged.`,
 				for _, p := range problems {
 					names = append(names, p.Backup+"/"+p.Path)
 				}
-				return withCode(exitFailure, fmt.Errorf("%w: %s", backup.ErrCorrupt, strings.Join(names, ", ")))
+				if output != "json" {
+					damaged := map[string]bool{}
+					for _, p := range problems {
+						damaged[p.Backup] = true
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%d of %d backups damaged\n", len(damaged), len(ids))
+				}
+				return cli.WithCode(cli.ExitFailure, fmt.Errorf("%w: %s", backup.ErrCorrupt, strings.Join(names, ", ")))
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&repo, "repo", "", "repository directory (default backup.repository)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	cli.OutputFlag(cmd, &output, "text", "json")
 	return cmd
 }
 
-type backupRestoreOptions struct {
-	to, id, repo string
-	parallel     int
-	force        bool
+type backupCopyOptions struct {
+	target, repo string
 	dryRun       bool
+	verify       bool
 	output       string
+}
+
+func newBackupCopyCmd(g *globals) *cobra.Command {
+	o := &backupCopyOptions{}
+	cmd := &cobra.Command{
+		Use:   "copy",
+		Short: "Copy the backups an off-host target lacks to it (backup.copies), verified there",
+		Long: `Copies every complete backup of the repository that an off-host target of
+backup.copies lacks to it over SFTP (SSH), oldest first; the watchdog does the
+same after each scheduled backup. Each backup is written into .tmp-<id> on the
+target, every file read back there and compared with the manifest's SHA-256,
+and only then renamed to <id>: a half-copied backup never looks complete on
+the target. A backup the target already holds (same manifest, files of the
+manifest's sizes) is not copied again, so a run after the target was down
+copies exactly what it missed; a damaged one there is copied again (--verify
+re-reads every file on the target to find a changed byte, not only a changed
+size). backup.retention.fulls applies on the target too. A damaged local
+backup is never copied.
+
+The target's host key must be in its known_hosts_file (an unknown or changed
+key is refused); haconf logs in with identity_file (mode 0600, no
+passphrase), never a password. A failed copy leaves the local repository as it
+is, is recorded (haconf status, /metrics) and is retried at the next run.
+Exits 1 when anything could not be copied.`,
+		Example: `  haconf backup copy
+  haconf backup copy --target vault --dry-run
+  haconf backup copy --verify -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			env, err := g.loadBackupEnv()
+			if err != nil {
+				return err
+			}
+			if _, err := env.targets(o.target); err != nil {
+				return err
+			}
+			copts := env.cfg.CopyOptions(g.logger)
+			copts.Repo, copts.Only, copts.DryRun, copts.Verify = env.repo(o.repo), o.target, o.dryRun, o.verify
+			results, err := backup.Copy(cmd.Context(), copts)
+			if results == nil && err != nil {
+				return err
+			}
+			if o.output == "json" {
+				if jerr := cli.WriteJSON(cmd.OutOrStdout(), "haconf.backup.copy/v1", map[string]any{"targets": results}); jerr != nil {
+					return jerr
+				}
+			} else {
+				for _, r := range results {
+					printCopy(cmd.OutOrStdout(), r)
+				}
+			}
+			if err != nil {
+				return cli.WithCode(cli.ExitFailure, err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.target, "target", "", "copy to this target only (a backup.copies name; default: every target)")
+	f.StringVar(&o.repo, "repo", "", "repository directory (default backup.repository)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "connect, list the target and say what would be copied and removed; change nothing")
+	f.BoolVar(&o.verify, "verify", false, "re-read every file already on the target and compare its SHA-256 (default: sizes only)")
+	cli.OutputFlag(cmd, &o.output, "text", "json")
+	return cmd
+}
+
+// printCopy prints one target's copy; its error, if any, is the
+// command's (on stderr).
+func printCopy(w io.Writer, r backup.CopyResult) {
+	copied, removed := "copied", "removed by retention"
+	if r.DryRun {
+		copied, removed = "would copy", "would remove by retention"
+	}
+	if r.Error != "" && len(r.Copied)+len(r.Present)+len(r.Failed) == 0 {
+		fmt.Fprintf(w, "%s (%s): FAILED, nothing copied\n", r.Target, r.Address)
+		return
+	}
+	fmt.Fprintf(w, "%s (%s): %s %d (%s), %d already there", r.Target, r.Address, copied, len(r.Copied), backupBytes(r.Bytes), len(r.Present))
+	if len(r.Removed) > 0 {
+		fmt.Fprintf(w, ", %s %d", removed, len(r.Removed))
+	}
+	if !r.DryRun {
+		fmt.Fprintf(w, " in %s", r.Duration.Round(time.Millisecond))
+	}
+	fmt.Fprintln(w)
+	for _, l := range []struct {
+		what string
+		ids  []string
+	}{{copied, r.Copied}, {"of which replacing a damaged copy", r.Replaced}, {removed, r.Removed},
+		{"not copied (the target's retention would remove them)", r.Skipped}, {"FAILED", r.Failed},
+		{"damaged here, not copied (haconf backup list)", r.LocalDamaged}, {"damaged on the target, left alone", r.Damaged}} {
+		if len(l.ids) > 0 {
+			fmt.Fprintf(w, "  %s: %s\n", l.what, strings.Join(l.ids, ", "))
+		}
+	}
+}
+
+type backupRestoreOptions struct {
+	to, id, repo  string
+	from, staging string
+	parallel      int
+	force         bool
+	dryRun        bool
+	output        string
 }
 
 func newBackupRestoreCmd(g *globals) *cobra.Command {
@@ -306,26 +503,47 @@ func newBackupRestoreCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore",
 		Short: "Restore a backup (a differential brings its full) into another server",
-		Long: `Loads the chain into the server named by --to: schema, then data in parallel
-with LOAD DATA, then views, routines, triggers and events, then the
-differential's binary log (decoded by mariadb-binlog). Every file's SHA-256
-and every data file's row count is checked. The target must not hold any of
-the backup's databases; --force drops them first.`,
+		Long: `Loads the chain into the server named by --to, never leaving it half loaded.
+Before anything changes there, every manifest (manifest.json.sha256) and every
+file of the chain (size and SHA-256) is checked, and the free space: the
+target's datadir when the target runs on this machine, and the temporary
+directory the binary logs are unpacked to. The data is then loaded in parallel
+(LOAD DATA, each file's row count checked) into staging databases
+(haconf_restore_<tag>_<n>), renamed into place (RENAME TABLE), followed by
+accounts, views, routines, triggers and events, and the differential's binary
+log (decoded by mariadb-binlog). A failure at any step rolls back: the target
+is left as it was.
+
+A backup database that holds data on the target is refused; --force replaces
+it, its old content dropped only once the restore succeeded. An empty one (a
+fresh server's test database) is not data. Accounts that exist on the target
+are left as they are.
+
+--from TARGET restores from an off-host copy (a backup.copies name) when the
+local repository lost the backup: the chain is fetched over SFTP into a
+staging directory (--staging, default a new .fetch- directory in
+backup.repository, removed afterwards), every file checked against the
+manifest while it is read, and restored from there with the same checks.`,
 		Example: `  haconf backup restore --to 'root@tcp(10.0.0.9:3306)/' --dry-run
-  MYSQL_PWD=... haconf backup restore --to 'root@tcp(10.0.0.9:3306)/' --id 20261121T020000.000Z-diff`,
+  MYSQL_PWD=... haconf backup restore --to 'root@tcp(10.0.0.9:3306)/' --id 20261121T020000.000Z-diff
+  haconf backup list --target vault && haconf backup restore --to 'root@tcp(10.0.0.9:3306)/' --from vault`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env, err := g.loadBackupEnv()
 			if err != nil {
 				return err
 			}
-			target, err := env.dsn(o.to)
+			target, err := env.dsn(o.to, g.backupCredentials)
 			if err != nil {
 				return err
 			}
-			parallel := env.cfg.Parallel
-			if o.parallel > 0 {
-				parallel = o.parallel
+			repo := env.repo(o.repo)
+			if o.from != "" {
+				var cleanup func()
+				if repo, cleanup, err = fetchForRestore(cmd, env, g, o); err != nil {
+					return err
+				}
+				defer cleanup()
 			}
 			p := &backup.Progress{}
 			stop := func() {}
@@ -333,7 +551,7 @@ the backup's databases; --force drops them first.`,
 				stop = showBackupProgress(cmd, p)
 			}
 			res, err := backup.Restore(cmd.Context(), backup.RestoreOptions{
-				Target: target, Repo: env.repo(o.repo), ID: o.id, Parallel: parallel, Force: o.force, DryRun: o.dryRun,
+				Target: target, Repo: repo, ID: o.id, Parallel: env.parallel(o.parallel), Force: o.force, DryRun: o.dryRun,
 				Runner: runner.Exec{Timeout: time.Hour}, Logger: g.logger, Progress: p,
 			})
 			stop()
@@ -341,14 +559,21 @@ the backup's databases; --force drops them first.`,
 				return err
 			}
 			if o.output == "json" {
-				return backupJSON(cmd.OutOrStdout(), res)
+				return cli.WriteJSON(cmd.OutOrStdout(), "haconf.backup.restore/v1", struct {
+					*backup.RestoreResult
+					From string `json:"from,omitempty"`
+				}{res, o.from})
 			}
 			if res.DryRun {
 				fmt.Fprintf(cmd.OutOrStdout(), "would restore %s (%s, %d tables, %d rows) into %s",
 					strings.Join(res.Chain, " + "), backupBytes(res.Bytes), res.Tables, res.Rows, backup.Where(target))
 				if len(res.Existing) > 0 {
-					fmt.Fprintf(cmd.OutOrStdout(), ", dropping %s first", strings.Join(res.Existing, ", "))
+					fmt.Fprintf(cmd.OutOrStdout(), ", replacing %s", strings.Join(res.Existing, ", "))
 				}
+				if len(res.Empty) > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), ", replacing the empty %s", strings.Join(res.Empty, ", "))
+				}
+				fmt.Fprint(cmd.OutOrStdout(), "; every file verified")
 				fmt.Fprintln(cmd.OutOrStdout())
 				return nil
 			}
@@ -361,12 +586,44 @@ the backup's databases; --force drops them first.`,
 	f.StringVar(&o.to, "to", "", "target server DSN, without password (required)")
 	f.StringVar(&o.id, "id", "", "backup to restore (default: the newest)")
 	f.StringVar(&o.repo, "repo", "", "repository directory (default backup.repository)")
+	f.StringVar(&o.from, "from", "", "restore from this off-host copy target (a backup.copies name) instead of the repository")
+	f.StringVar(&o.staging, "staging", "", "with --from: the directory the chain is fetched into, and kept (default: a .fetch- directory in backup.repository, removed afterwards)")
 	f.IntVar(&o.parallel, "parallel", 0, "loader connections (default backup.parallel)")
-	f.BoolVar(&o.force, "force", false, "drop the backup's databases on the target if they exist")
-	f.BoolVar(&o.dryRun, "dry-run", false, "check the chain and the target; change nothing")
-	f.StringVarP(&o.output, "output", "o", "text", "text or json")
+	f.BoolVar(&o.force, "force", false, "replace the backup's databases that hold data on the target (dropped once the restore succeeded)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "check the chain and the target; change nothing on the target (--from still fetches the chain)")
+	cli.OutputFlag(cmd, &o.output, "text", "json")
 	_ = cmd.MarkFlagRequired("to")
+	cmd.MarkFlagsMutuallyExclusive("repo", "from")
 	return cmd
+}
+
+// fetchForRestore fetches the chain restore --from asks for into the
+// staging directory and returns it as a repository, with the function
+// that removes a staging directory haconf chose.
+func fetchForRestore(cmd *cobra.Command, env *backupEnv, g *globals, o *backupRestoreOptions) (backup.Repository, func(), error) {
+	t, err := env.target(o.from)
+	if err != nil {
+		return backup.Repository{}, nil, err
+	}
+	dir, cleanup := o.staging, func() {}
+	if dir == "" {
+		if err := os.MkdirAll(env.cfg.Repository, 0o700); err != nil {
+			return backup.Repository{}, nil, err
+		}
+		if dir, err = os.MkdirTemp(env.cfg.Repository, ".fetch-"); err != nil {
+			return backup.Repository{}, nil, fmt.Errorf("staging directory: %w", err)
+		}
+		cleanup = func() { _ = os.RemoveAll(dir) }
+	}
+	repo, chain, err := backup.Fetch(cmd.Context(), backup.FetchOptions{Target: t, ID: o.id, Dir: dir, Logger: g.logger})
+	if err != nil {
+		cleanup()
+		return repo, nil, fmt.Errorf("%w: nothing was restored", err)
+	}
+	if o.output != "json" {
+		fmt.Fprintf(cmd.OutOrStdout(), "fetched %s from %s (%s) into %s; every file verified\n", strings.Join(chain, " + "), t.Name, t.String(), dir)
+	}
+	return repo, cleanup, nil
 }
 
 func newBackupDrillCmd(g *globals) *cobra.Command {
@@ -399,30 +656,11 @@ mariadb-install-db and mariadb-binlog on this machine.`,
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				if err := backupJSON(cmd.OutOrStdout(), rep); err != nil {
-					return err
-				}
-			} else {
-				verdict := "PASS"
-				if !rep.Pass {
-					verdict = "FAIL"
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "drill %s: %s restored in %s, %d tables, %d rows compared\n",
-					verdict, strings.Join(rep.Chain, " + "), rep.RestoreTime.Round(time.Millisecond), rep.Tables, rep.Rows)
-				fmt.Fprintf(cmd.OutOrStdout(), "  compared with the snapshot of: %s\n", strings.Join(rep.Checked, ", "))
-				if rep.Unchecked != "" {
-					fmt.Fprintln(cmd.OutOrStdout(), "  note:", rep.Unchecked)
-				}
-				if rep.Error != "" {
-					fmt.Fprintln(cmd.OutOrStdout(), "  error:", rep.Error)
-				}
-				for _, m := range rep.Mismatches {
-					fmt.Fprintln(cmd.OutOrStdout(), "  "+m.String())
-				}
+			if err := cli.Output(cmd.OutOrStdout(), output, "haconf.backup.drill/v1", rep, printDrill); err != nil {
+				return err
 			}
 			if !rep.Pass {
-				return silentExit(exitFailure)
+				return cli.SilentExit(cli.ExitFailure)
 			}
 			return nil
 		},
@@ -430,8 +668,27 @@ mariadb-install-db and mariadb-binlog on this machine.`,
 	cmd.Flags().StringVar(&repo, "repo", "", "repository directory (default backup.repository)")
 	cmd.Flags().StringVar(&id, "id", "", "backup to prove (default: the newest)")
 	cmd.Flags().IntVar(&parallel, "parallel", 0, "loader connections (default backup.parallel)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	cli.OutputFlag(cmd, &output, "text", "json")
 	return cmd
+}
+
+func printDrill(w io.Writer, rep *backup.DrillReport) {
+	verdict := "PASS"
+	if !rep.Pass {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(w, "drill %s: %s restored in %s, %d tables, %d rows compared\n",
+		verdict, strings.Join(rep.Chain, " + "), rep.RestoreTime.Round(time.Millisecond), rep.Tables, rep.Rows)
+	fmt.Fprintf(w, "  compared with the snapshot of: %s\n", strings.Join(rep.Checked, ", "))
+	if rep.Unchecked != "" {
+		fmt.Fprintln(w, "  note:", rep.Unchecked)
+	}
+	if rep.Error != "" {
+		fmt.Fprintln(w, "  error:", rep.Error)
+	}
+	for _, m := range rep.Mismatches {
+		fmt.Fprintln(w, "  "+m.String())
+	}
 }
 
 // showBackupProgress draws a one-line progress display on stderr while a long
@@ -470,23 +727,7 @@ func showBackupProgress(cmd *cobra.Command, p *backup.Progress) func() {
 	return func() { cancel(); <-done }
 }
 
-func backupJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-func backupBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
+func backupBytes(n int64) string { return backup.FormatBytes(n) }
 
 func backupDash(s string) string {
 	if s == "" {

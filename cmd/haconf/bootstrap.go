@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/haconf/haconf/internal/bootstrap"
+	"github.com/haconf/haconf/bootstrap"
+	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/runner"
 )
 
@@ -29,7 +29,9 @@ func newBootstrapCmd(g *globals) *cobra.Command {
 		Short: "Make this controller its half of the HA pair (run on both controllers)",
 		Long: `Runs the preflight checks (stopping before any change if one fails, with its
 fix), then: installs missing packages, installs the shared secrets from the
-secrets file (corosync authkey, Erlang cookie, MySQL credentials), renders and
+secrets file (corosync authkey, Erlang cookie, MySQL credentials, fence
+passwords: a fence password file already on the node is kept when the secrets
+file has no password for it), renders and
 writes every cluster file, creates DRBD metadata and brings the resource up,
 starts the initial sync from the first node, makes the filesystem and MariaDB's
 datadir on the DRBD volume (first node), starts corosync and Pacemaker, pushes
@@ -46,35 +48,48 @@ changes and changes nothing. --dry-run prints the full plan.`,
 			if err != nil {
 				return err
 			}
-			node, err := controllerName(c, o.node)
+			// This host's name is read once: the default --node and
+			// preflight's hostname check.
+			host := bootstrap.ThisHost(runner.Exec{})
+			name := o.node
+			if name == "" {
+				name = bootstrap.ShortName(host.Name)
+			}
+			node, err := controllerName(c, name)
 			if err != nil {
 				return err
 			}
-			if o.output != "text" && o.output != "json" {
-				return &usageError{fmt.Errorf("-o %q: must be text or json", o.output)}
-			}
 			w := cmd.OutOrStdout()
 			text := o.output == "text"
+			// Read before preflight: it asks the fence devices with the
+			// passwords the secrets file holds.
+			secrets, err := bootstrap.LoadSecrets(o.secrets)
+			if err != nil {
+				return err
+			}
 			if !o.skipPreflight {
-				checks, perr := bootstrap.Preflight(cmd.Context(), bootstrap.LocalHost{R: runner.Exec{}}, c, node)
+				checks, perr := bootstrap.Preflight(cmd.Context(), host, c, node, secrets)
 				if perr != nil {
 					for _, ch := range checks {
-						if !ch.OK {
+						if ch.Failed() {
 							fmt.Fprintf(w, "FAIL %-18s %s\n     %-18s fix: %s\n", ch.Name, ch.Detail, "", ch.Fix)
 						}
 					}
 					if checks == nil {
 						return perr
 					}
-					return withCode(exitFailure, perr)
+					return cli.WithCode(cli.ExitFailure, perr)
 				}
 				if text {
-					fmt.Fprintf(w, "preflight: %d checks passed\n", len(checks))
+					unknown := 0
+					for _, ch := range checks {
+						if ch.Unknown {
+							unknown++
+							fmt.Fprintf(w, "??   %-18s %s\n     %-18s fix: %s\n", ch.Name, ch.Detail, "", ch.Fix)
+						}
+					}
+					fmt.Fprintf(w, "preflight: %d checks passed, %d unknown\n", len(checks)-unknown, unknown)
 				}
-			}
-			secrets, err := bootstrap.LoadSecrets(o.secrets)
-			if err != nil {
-				return err
 			}
 			ver := o.drbdVersion
 			if ver == "" {
@@ -95,9 +110,9 @@ changes and changes nothing. --dry-run prints the full plan.`,
 			}
 			results, err := b.Run(cmd.Context())
 			if !text {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				enc.Encode(map[string]any{"node": node, "dry_run": o.dryRun, "steps": results, "error": errString(err)})
+				if werr := cli.WriteJSON(w, "haconf.bootstrap/v1", map[string]any{"node": node, "dry_run": o.dryRun, "steps": results, "error": errString(err)}); werr != nil && err == nil {
+					err = werr
+				}
 			}
 			if err != nil {
 				return err
@@ -123,12 +138,12 @@ changes and changes nothing. --dry-run prints the full plan.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.node, "node", "", "controller to bootstrap as (default: this host's name)")
-	f.StringVar(&o.secrets, "secrets", "/etc/haconf/secrets.yaml", "secrets file from `haconf secrets generate` (mode 0600)")
+	f.StringVar(&o.secrets, "secrets", defaultSecrets, "secrets file from `haconf secrets generate` (mode 0600)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and change nothing")
 	f.BoolVar(&o.skipPreflight, "skip-preflight", false, "do not run the preflight checks")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long each wait (peer, membership, resources) may take")
 	f.StringVar(&o.drbdVersion, "drbd-version", "", "DRBD syntax 8.4 or 9 (default: drbd.version, detected when auto)")
-	f.StringVarP(&o.output, "output", "o", "text", "text or json")
+	cli.OutputFlag(cmd, &o.output, "text", "json")
 	f.BoolVar(&o.wait, "wait", true, "wait until every resource runs")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/config"
 )
 
@@ -44,17 +45,21 @@ problem is listed with its line, key and value. Exits 0 when valid, 3 when not.`
 		Example: "  haconf config validate -c /etc/haconf/haconf.yaml",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.loadConfig()
+			c, err := config.Load(g.configFile)
 			var p *config.Problems
 			if errors.As(err, &p) {
 				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d problem(s)\n", p.File, len(p.Errs))
 				for _, e := range p.Errs {
 					fmt.Fprintln(cmd.ErrOrStderr(), "  "+e.Error())
 				}
-				return silentExit(exitConfig)
+				return cli.SilentExit(cli.ExitConfig)
 			}
 			if err != nil {
 				return err
+			}
+			if c.ComputeOnly() {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (compute failover only: %d compute hosts, no controller pair)\n", c.File, len(c.Compute.Hosts))
+				return nil
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (cluster %s, controllers %v)\n", c.File, c.Cluster.Name, c.NodeNames())
 			if !c.Fencing.Safe() {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/config"
 )
 
@@ -53,8 +54,8 @@ func TestConfigValidateListsEveryProblem(t *testing.T) {
 	).Replace(string(config.Example()))
 	p := writeConfig(t, body)
 	_, errOut, code := haconf(t, "config", "validate", "-c", p)
-	if code != exitConfig {
-		t.Fatalf("exit %d, want %d\n%s", code, exitConfig, errOut)
+	if code != cli.ExitConfig {
+		t.Fatalf("exit %d, want %d\n%s", code, cli.ExitConfig, errOut)
 	}
 	for _, want := range []string{
 		"3 problem(s)",
@@ -70,7 +71,7 @@ func TestConfigValidateListsEveryProblem(t *testing.T) {
 
 func TestConfigValidateMissingFile(t *testing.T) {
 	_, errOut, code := haconf(t, "config", "validate", "-c", "/nonexistent/haconf.yaml")
-	if code != exitFailure || !strings.Contains(errOut, "/nonexistent/haconf.yaml") {
+	if code != cli.ExitFailure || !strings.Contains(errOut, "/nonexistent/haconf.yaml") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
@@ -79,7 +80,7 @@ func TestRenderTwiceChangesNothing(t *testing.T) {
 	p := writeConfig(t, string(config.Example()))
 	root := t.TempDir()
 	out, errOut, code := haconf(t, "render", "-c", p, "--node", "ctl1", "--root", root, "--drbd-version", "8.4")
-	if code != 0 || strings.Count(out, "created") != 15 {
+	if code != 0 || strings.Count(out, "created") != 16 {
 		t.Fatalf("first render: code %d\n%s%s", code, out, errOut)
 	}
 	var stats []os.FileInfo
@@ -90,7 +91,7 @@ func TestRenderTwiceChangesNothing(t *testing.T) {
 		return nil
 	})
 	out, _, code = haconf(t, "render", "-c", p, "--node", "ctl1", "--root", root, "--drbd-version", "8.4")
-	if code != 0 || strings.Count(out, "unchanged") != 15 {
+	if code != 0 || strings.Count(out, "unchanged") != 16 {
 		t.Fatalf("second render: code %d\n%s", code, out)
 	}
 	i := 0
@@ -108,7 +109,7 @@ func TestRenderTwiceChangesNothing(t *testing.T) {
 		t.Fatalf("plan after render: %d\n%s", code, out)
 	}
 	out, _, code = haconf(t, "plan", "-c", p, "--node", "ctl2", "--root", root, "--drbd-version", "8.4")
-	if code != 0 || !strings.Contains(out, "Plan: 0 to create, 1 to change, 14 unchanged") {
+	if code != 0 || !strings.Contains(out, "Plan: 0 to create, 1 to change, 15 unchanged") {
 		t.Fatalf("plan for the other node: %d\n%s", code, out)
 	}
 }
@@ -120,9 +121,9 @@ func TestRenderBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"render", "-c", p, "--node", "ctl7", "--root", t.TempDir()}, exitFailure, `node "ctl7" is not in nodes (ctl1, ctl2)`},
-		{[]string{"render", "-c", p, "--node", "ctl1", "--drbd-version", "8.3", "--root", t.TempDir()}, exitUsage, `--drbd-version "8.3"`},
-		{[]string{"render", "--bogus"}, exitUsage, "unknown flag"},
+		{[]string{"render", "-c", p, "--node", "ctl7", "--root", t.TempDir()}, cli.ExitFailure, `node "ctl7" is not in nodes (ctl1, ctl2)`},
+		{[]string{"render", "-c", p, "--node", "ctl1", "--drbd-version", "8.3", "--root", t.TempDir()}, cli.ExitUsage, `--drbd-version "8.3"`},
+		{[]string{"render", "--bogus"}, cli.ExitUsage, "unknown flag"},
 	} {
 		_, errOut, code := haconf(t, tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) {

@@ -8,8 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/haconf/haconf/agents"
 	"github.com/haconf/haconf/drbd"
-	"github.com/haconf/haconf/internal/agents"
+	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/runner"
 )
 
@@ -24,7 +25,7 @@ func newDRBDCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// newDRBDFencePeerCmd is DRBD's fence-peer handler (see drbd.FencePeer).
+// newDRBDFencePeerCmd is DRBD's fence-peer handler (see agents.FenceHandler).
 // DRBD runs it with DRBD_RESOURCE and DRBD_MINOR set and reads the exit
 // code; what it did goes to stderr and to agents.HandlerLog. The rendered
 // handler runs haconf-agent, the same code in a smaller binary, when it is
@@ -39,7 +40,7 @@ func newDRBDFencePeerCmd() *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if code := agents.FencePeer(cmd.Context(), os.Getenv, clone, timeout, cmd.ErrOrStderr()); code != 0 {
-				return silentExit(code)
+				return cli.SilentExit(code)
 			}
 			return nil
 		},
@@ -70,7 +71,7 @@ when every volume is Connected and UpToDate/UpToDate, 1 when one is not.`,
 			if err != nil {
 				return err
 			}
-			n := &drbd.Node{Name: thisNode(o.node), Run: runner.Exec{Timeout: 15 * time.Second}, Config: cfg.DRBD, Log: g.logger}
+			n := &drbd.Node{Name: thisNode(o.node), Run: runner.Exec{Timeout: 15 * time.Second}, Config: cfg.DRBD}
 			st, err := n.Status(cmd.Context())
 			if err != nil {
 				return err
@@ -79,7 +80,7 @@ when every volume is Connected and UpToDate/UpToDate, 1 when one is not.`,
 				st.Resources = []drbd.Resource{}
 			}
 			if o.output == "json" {
-				if err := emitJSON(cmd.OutOrStdout(), st); err != nil {
+				if err := cli.WriteJSON(cmd.OutOrStdout(), "haconf.drbd.status/v1", st); err != nil {
 					return err
 				}
 			} else {
@@ -105,13 +106,13 @@ when every volume is Connected and UpToDate/UpToDate, 1 when one is not.`,
 			}
 			for _, r := range st.Resources {
 				if r.Connection != drbd.ConnUnconfigured && !r.Healthy() {
-					return silentExit(exitDegraded)
+					return cli.SilentExit(cli.ExitDegraded)
 				}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	cli.OutputFlag(cmd, &o.output, "text", "json")
 	cmd.Flags().StringVar(&o.node, "node", "", "this controller's name (default: the short hostname)")
 	return cmd
 }

@@ -1,17 +1,13 @@
+//go:build !gendocs
+
 // Command haconf makes a pair of OpenStack controllers highly available on
 // DRBD, Corosync and Pacemaker, and keeps the pair healthy.
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/haconf/haconf/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:])
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(newRootCmd(os.Stdout, os.Stderr), exitCode) }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/runner"
 	"github.com/haconf/haconf/pacemaker"
 )
@@ -52,7 +53,8 @@ func maintenanceRunner() runner.Exec { return runner.Exec{Timeout: 30 * time.Sec
 
 // readMaintenance reads the crm_config section and crm_mon's view.
 func readMaintenance(ctx context.Context, run runner.Runner) (pacemaker.MaintenanceConfig, pacemaker.CrmMon, error) {
-	out, err := run.Run(ctx, "cibadmin", "--query", "--scope", "crm_config")
+	cl := pacemaker.Cluster{Run: run}
+	out, err := cl.Query(ctx, pacemaker.ScopeCrmConfig)
 	if err != nil {
 		return pacemaker.MaintenanceConfig{}, pacemaker.CrmMon{}, fmt.Errorf("read the cluster properties: %w", err)
 	}
@@ -60,32 +62,38 @@ func readMaintenance(ctx context.Context, run runner.Runner) (pacemaker.Maintena
 	if err != nil {
 		return m, pacemaker.CrmMon{}, err
 	}
-	out, err = run.Run(ctx, "crm_mon", "--output-as=xml", "--inactive")
+	mon, err := cl.Status(ctx)
 	if err != nil {
-		return m, pacemaker.CrmMon{}, fmt.Errorf("read the cluster state: %w", err)
+		return m, mon, fmt.Errorf("read the cluster state: %w", err)
 	}
-	mon, err := pacemaker.ParseCrmMon(out)
-	return m, mon, err
+	return m, mon, nil
 }
 
-func applyChanges(ctx context.Context, run runner.Runner, changes []pacemaker.CIBChange) error {
+// applyChanges makes changes in the CIB, in order; with dryRun it only
+// prints them and returns false.
+func applyChanges(ctx context.Context, run runner.Runner, out io.Writer, changes []pacemaker.Command, dryRun bool) (bool, error) {
+	if dryRun {
+		fmt.Fprintln(out, "would run (dry run, nothing changed):")
+		printChanges(out, changes)
+		return false, nil
+	}
 	for i, c := range changes {
-		if _, err := run.Run(ctx, c.Args[0], c.Args[1:]...); err != nil {
+		if _, err := (pacemaker.Cluster{Run: run}).Do(ctx, c.Argv); err != nil {
 			if i > 0 {
-				return fmt.Errorf("%w (the first %d change(s) were made: haconf maintenance status shows where it stands)", err, i)
+				return true, fmt.Errorf("%w (the first %d change(s) were made: haconf maintenance status shows where it stands)", err, i)
 			}
-			return err
+			return true, err
 		}
 	}
-	return nil
+	return true, nil
 }
 
-func printChanges(w io.Writer, changes []pacemaker.CIBChange) {
+func printChanges(w io.Writer, changes []pacemaker.Command) {
 	if len(changes) == 0 {
 		fmt.Fprintln(w, "nothing to change")
 	}
 	for _, c := range changes {
-		fmt.Fprintf(w, "  %s\n      %s\n", shellJoin(c.Args), c.Why)
+		fmt.Fprintf(w, "  %s\n      %s\n", shellJoin(c.Argv), c.Why)
 	}
 }
 
@@ -106,11 +114,11 @@ so that one never happens by accident.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case o.noExpiry && cmd.Flags().Changed("ttl"):
-				return &usageError{errors.New("--ttl and --no-expiry exclude each other")}
+				return cli.UsageError(errors.New("--ttl and --no-expiry exclude each other"))
 			case !o.noExpiry && o.ttl == 0:
-				return &usageError{errors.New("--ttl 0 would never end: say --no-expiry if that is what you want")}
+				return cli.UsageError(errors.New("--ttl 0 would never end: say --no-expiry if that is what you want"))
 			case !o.noExpiry && o.ttl < time.Minute:
-				return &usageError{fmt.Errorf("--ttl %s: must be at least 1m", o.ttl)}
+				return cli.UsageError(fmt.Errorf("--ttl %s: must be at least 1m", o.ttl))
 			}
 			ctx, run, out := cmd.Context(), maintenanceRunner(), cmd.OutOrStdout()
 			m, _, err := readMaintenance(ctx, run)
@@ -122,12 +130,7 @@ so that one never happens by accident.`,
 				until = time.Now().Add(o.ttl)
 			}
 			changes := m.OnChanges(until)
-			if o.dryRun {
-				fmt.Fprintln(out, "would run (dry run, nothing changed):")
-				printChanges(out, changes)
-				return nil
-			}
-			if err := applyChanges(ctx, run, changes); err != nil {
+			if applied, err := applyChanges(ctx, run, out, changes, o.dryRun); !applied || err != nil {
 				return err
 			}
 			m2, mon, err := readMaintenance(ctx, run)
@@ -182,12 +185,7 @@ the way Pacemaker left them before ending maintenance.`,
 				return err
 			}
 			changes := m.OffChanges()
-			if o.dryRun {
-				fmt.Fprintln(out, "would run (dry run, nothing changed):")
-				printChanges(out, changes)
-				return nil
-			}
-			if err := applyChanges(ctx, run, changes); err != nil {
+			if applied, err := applyChanges(ctx, run, out, changes, o.dryRun); !applied || err != nil {
 				return err
 			}
 			if len(changes) > 0 {
@@ -213,9 +211,10 @@ the way Pacemaker left them before ending maintenance.`,
 // maintenanceReport is `haconf maintenance status -o json`.
 type maintenanceReport struct {
 	pacemaker.MaintenanceState
-	// RemainingSeconds is the time left until Until.
-	RemainingSeconds int64    `json:"remaining_seconds,omitempty"`
-	NodesInMaint     []string `json:"nodes_in_maintenance,omitempty"`
+	// RemainingSeconds is the time left until Until: present whenever
+	// maintenance has an end, 0 included.
+	RemainingSeconds *int64   `json:"remaining_seconds,omitempty"`
+	NodesInMaint     []string `json:"nodes_in_maintenance"`
 }
 
 func newMaintenanceStatusCmd(g *globals) *cobra.Command {
@@ -227,17 +226,15 @@ func newMaintenanceStatusCmd(g *globals) *cobra.Command {
   haconf maintenance status -o json | jq -r .until`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.output != "text" && o.output != "json" {
-				return &usageError{fmt.Errorf("--output %q: must be text or json", o.output)}
-			}
 			m, mon, err := readMaintenance(cmd.Context(), maintenanceRunner())
 			if err != nil {
 				return err
 			}
 			now := time.Now()
-			rep := maintenanceReport{MaintenanceState: m.State(mon.MaintenanceAll, now)}
+			rep := maintenanceReport{MaintenanceState: m.State(mon.MaintenanceAll, now), NodesInMaint: []string{}}
 			if !rep.Until.IsZero() {
-				rep.RemainingSeconds = int64(rep.Until.Sub(now).Seconds())
+				left := max(int64(rep.Until.Sub(now).Seconds()), 0)
+				rep.RemainingSeconds = &left
 			}
 			for _, n := range mon.Nodes {
 				if n.Maintenance {
@@ -245,7 +242,7 @@ func newMaintenanceStatusCmd(g *globals) *cobra.Command {
 				}
 			}
 			if o.output == "json" {
-				return emitJSON(cmd.OutOrStdout(), rep)
+				return cli.WriteJSON(cmd.OutOrStdout(), "haconf.maintenance.status/v1", rep)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), maintenanceLine(rep.MaintenanceState, m, now))
 			if len(rep.NodesInMaint) > 0 {
@@ -254,7 +251,7 @@ func newMaintenanceStatusCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	cli.OutputFlag(cmd, &o.output, "text", "json")
 	return cmd
 }
 

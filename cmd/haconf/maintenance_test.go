@@ -3,48 +3,24 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/haconf/haconf/internal/config"
+	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/runner"
-	"github.com/haconf/haconf/internal/testenv"
 	"github.com/haconf/haconf/pacemaker"
-	"github.com/haconf/haconf/templates"
+	"github.com/haconf/haconf/pacemaker/pacemakertest"
 )
 
-// simulatedCluster renders the example configuration's CIB, lets
-// crm_simulate bring both nodes up (services on ctl1, ctl1 the DC) and
-// points the Pacemaker tools haconf runs at it (CIB_file).
+// simulatedCluster brings the example configuration's CIB up with
+// crm_simulate (services on ctl1, ctl1 the DC) and points the Pacemaker
+// tools haconf runs at it (CIB_file).
 func simulatedCluster(t *testing.T) string {
 	t.Helper()
-	testenv.RequireCommands(t, "crm_simulate", "crm_attribute", "crm_mon", "cibadmin", "crm_resource")
-	c, err := config.Parse("example.yaml", config.Example())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cib, err := templates.RenderCIB(c, "ctl1", templates.Options{DRBDVersion: "9"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	sim := &pacemaker.Simulator{R: runner.Exec{}, Dir: dir}
-	tr, err := sim.Start(context.Background(), cib, c.NodeNames(), []string{"master-drbd-" + c.DRBD.Resource})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "cluster.xml")
-	if err := os.WriteFile(p, tr.CIB, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("CIB_file", p)
-	if _, err := (runner.Exec{}).Run(context.Background(), "cibadmin", "--modify", "--xml-text", `<cib dc-uuid="1"/>`); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	c := pacemakertest.Start(t)
+	t.Setenv("CIB_file", c.Path)
+	return c.Path
 }
 
 func TestMaintenanceCommands(t *testing.T) {
@@ -63,9 +39,9 @@ func TestMaintenanceCommands(t *testing.T) {
 		return out
 	}
 	expectOut([]string{"maintenance", "status"}, 0, "maintenance: off")
-	expectOut([]string{"maintenance", "on", "--ttl", "0"}, exitUsage, "--no-expiry")
-	expectOut([]string{"maintenance", "on", "--ttl", "10s"}, exitUsage, "at least 1m")
-	expectOut([]string{"maintenance", "on", "--no-expiry", "--ttl", "1h"}, exitUsage, "exclude each other")
+	expectOut([]string{"maintenance", "on", "--ttl", "0"}, cli.ExitUsage, "--no-expiry")
+	expectOut([]string{"maintenance", "on", "--ttl", "10s"}, cli.ExitUsage, "at least 1m")
+	expectOut([]string{"maintenance", "on", "--no-expiry", "--ttl", "1h"}, cli.ExitUsage, "exclude each other")
 
 	// The dry run changes nothing.
 	expectOut([]string{"maintenance", "on", "--ttl", "20m", "--dry-run"}, 0, "cibadmin --create --scope crm_config --xml-text '<cluster_property_set id=\"haconf-maintenance\"")
@@ -73,7 +49,7 @@ func TestMaintenanceCommands(t *testing.T) {
 
 	start := time.Now()
 	expectOut([]string{"maintenance", "on", "--ttl", "20m"}, 0, "maintenance on until ", "It ends by itself")
-	out := expectOut([]string{"maintenance", "status", "-o", "json"}, 0)
+	out := expectOut([]string{"maintenance", "status", "-o", "json"}, 0, `"schema": "haconf.maintenance.status/v1"`)
 	var rep maintenanceReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
@@ -81,8 +57,8 @@ func TestMaintenanceCommands(t *testing.T) {
 	if !rep.On || rep.Source != pacemaker.SourceHaconf || rep.Until.Before(start.Add(20*time.Minute-time.Second)) || rep.Until.After(time.Now().Add(20*time.Minute)) {
 		t.Errorf("status after on --ttl 20m: %+v", rep)
 	}
-	if rep.RemainingSeconds < 1190 || rep.RemainingSeconds > 1200 {
-		t.Errorf("remaining %d s", rep.RemainingSeconds)
+	if rep.RemainingSeconds == nil || *rep.RemainingSeconds < 1190 || *rep.RemainingSeconds > 1200 || rep.NodesInMaint == nil {
+		t.Errorf("remaining %v s, nodes in maintenance %v", rep.RemainingSeconds, rep.NodesInMaint)
 	}
 	expectOut([]string{"maintenance", "status"}, 0, "maintenance: ON until ", "ends by itself")
 

@@ -5,7 +5,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/haconf/haconf/internal/agents"
+	"github.com/haconf/haconf/agents"
+	"github.com/haconf/haconf/internal/cli"
+	"github.com/haconf/haconf/pacemaker"
 )
 
 func newOCFCmd() *cobra.Command {
@@ -22,12 +24,19 @@ the OCF code (0 ok, 7 not running, 1 failed, ...).`,
   OCF_RESKEY_device=/dev/drbd0 OCF_RESKEY_directory=/srv/haconf OCF_RESKEY_fstype=ext4 haconf ocf fs monitor
   haconf ocf mariadb meta-data
   OCF_RESKEY_nodename=rabbit@ctl1 haconf ocf rabbitmq monitor`,
-		Hidden:    true,
-		Args:      cobra.ExactArgs(2),
+		Hidden: true,
+		// Pacemaker reads the exit status as an OCF code: a wrong call is
+		// OCF_ERR_ARGS (2) here, as from haconf-agent, not the usage code 64.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.ExactArgs(2)(cmd, args); err != nil {
+				return cli.WithCode(pacemaker.OCFErrArgs, err)
+			}
+			return nil
+		},
 		ValidArgs: agents.Names(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if code := agents.RunOCF(cmd.Context(), args[0], args[1], os.Getenv, cmd.OutOrStdout(), cmd.ErrOrStderr()); code != 0 {
-				return silentExit(code)
+				return cli.SilentExit(code)
 			}
 			return nil
 		},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/haconf/haconf/drbd"
 	"github.com/haconf/haconf/internal/atomicfile"
+	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/config"
 	"github.com/haconf/haconf/internal/runner"
 	"github.com/haconf/haconf/templates"
@@ -47,7 +48,7 @@ func (o *renderOptions) files(ctx context.Context, g *globals, stderr io.Writer)
 		ver, source = resolveDRBDVersion(ctx, c.DRBD.Version)
 	}
 	if ver != drbd.Version84 && ver != drbd.Version9 {
-		return nil, nil, &usageError{fmt.Errorf("--drbd-version %q: must be 8.4 or 9", ver)}
+		return nil, nil, cli.UsageError(fmt.Errorf("--drbd-version %q: must be 8.4 or 9", ver))
 	}
 	if g.logger != nil {
 		g.logger.Debug("drbd syntax", "version", ver, "source", source)

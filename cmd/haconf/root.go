@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,53 +10,37 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/config"
 )
-
-// Exit codes, decided here only.
-const (
-	exitOK       = 0
-	exitFailure  = 1 // the command failed
-	exitUsage    = 2 // bad flags or arguments
-	exitConfig   = 3 // the configuration is invalid
-	exitDegraded = 1 // status: the pair works but is not fully redundant
-	exitDown     = 2 // status: a service is down
-)
-
-// exitError carries a specific exit code through cobra.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-func (e *exitError) Unwrap() error { return e.err }
-
-// withCode makes err exit the process with code.
-func withCode(code int, err error) error { return &exitError{code: code, err: err} }
-
-// silentExit ends the command with code and no further message (the
-// command already printed what the user needs).
-func silentExit(code int) error { return &exitError{code: code} }
-
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
 
 // globals are the flags every command shares.
 type globals struct {
 	configFile string
 	verbose    bool
 	logger     *slog.Logger
+	// backupCredentials is haconf backup's --credentials.
+	backupCredentials string
 }
 
+// loadConfig reads haconf.yaml for a command of the controller pair: a
+// compute-only file (no nodes:) is refused.
 func (g *globals) loadConfig() (*config.Config, error) {
-	return config.Load(g.configFile)
+	c, err := config.Load(g.configFile)
+	if err == nil && c.ComputeOnly() {
+		return nil, cli.WithCode(cli.ExitConfig, fmt.Errorf("%s configures compute failover only (no nodes:): this command needs the controller pair's configuration", c.File))
+	}
+	return c, err
+}
+
+// loadComputeConfig reads haconf.yaml for a compute command: it must have
+// a compute: section.
+func (g *globals) loadComputeConfig() (*config.Config, error) {
+	c, err := config.Load(g.configFile)
+	if err == nil && c.Compute == nil {
+		return nil, cli.WithCode(cli.ExitConfig, fmt.Errorf("%s has no compute: section (see haconf config example)", c.File))
+	}
+	return c, err
 }
 
 // thisNode is --node when given, else this host's short name.
@@ -74,9 +57,23 @@ func thisNode(flag string) string {
 func controllerName(c *config.Config, flag string) (string, error) {
 	name := thisNode(flag)
 	if _, ok := c.Node(name); !ok {
-		return "", &usageError{fmt.Errorf("this node %q is not one of the controllers %v in %s (use --node)", name, c.NodeNames(), c.File)}
+		return "", cli.Usagef("this node %q is not one of the controllers %v in %s (use --node)", name, c.NodeNames(), c.File)
 	}
 	return name, nil
+}
+
+// loadController reads haconf.yaml and names the controller a command acts
+// as (see controllerName).
+func (g *globals) loadController(nodeFlag string) (*config.Config, string, error) {
+	c, err := g.loadConfig()
+	if err != nil {
+		return nil, "", err
+	}
+	name, err := controllerName(c, nodeFlag)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, name, nil
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -87,35 +84,37 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `haconf turns two fresh controllers into an active/passive pair on DRBD, Corosync
 and Pacemaker with fencing, and keeps it healthy: MariaDB on DRBD, RabbitMQ,
 the API virtual IP behind haproxy, safe split-brain resolution, backups that
-are proven by restore, and compute-node failover.`,
+are proven by restore, and compute-node failover.
+
+Exit status, the same for every command:
+  0   ok (status: healthy)
+  1   failed, or a check failed (status: degraded)
+  2   status: a service is down
+  3   the configuration is invalid
+  64  usage: unknown command, bad flag or value, wrong arguments
+  70  internal error (a bug in haconf: please report it)
+Reporting commands take -o text|json; the JSON field names are snake_case
+and stable.`,
 		Example: `  haconf config example > haconf.yaml
   haconf config validate -c haconf.yaml
   haconf plan -c haconf.yaml --node ctl1
   haconf render -c haconf.yaml --node ctl1 --root /`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
-			level := slog.LevelInfo
-			if g.verbose {
-				level = slog.LevelDebug
-			}
-			g.logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			g.logger = cli.NewLogger(cmd.ErrOrStderr(), g.verbose)
 		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&g.configFile, "config", "c", "/etc/haconf/haconf.yaml", "haconf.yaml to read")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "log debug messages")
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(
 		newConfigCmd(g),
 		newRenderCmd(g),
 		newPlanCmd(g),
 		newVersionCmd(),
-		newSecretsCmd(),
+		newSecretsCmd(g),
 		newPreflightCmd(g),
 		newBootstrapCmd(g),
-		newLabCmd(g),
 		newDRBDCmd(g),
 		newStatusCmd(g),
 		newSplitBrainCmd(g),
@@ -124,47 +123,18 @@ are proven by restore, and compute-node failover.`,
 		newOCFCmd(),
 		newMaintenanceCmd(g),
 		newSwitchoverCmd(g),
+		newComputeCmd(g),
 	)
+	cli.Setup(root)
 	return root
 }
 
-func run(ctx context.Context, args []string) int {
-	root := newRootCmd(os.Stdout, os.Stderr)
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	return exitCode(err, root.ErrOrStderr())
-}
-
-// exitCode prints err (when there is something to say) and maps it to the
-// process exit status.
+// exitCode is cli.ExitCode for haconf: an invalid haconf.yaml exits 3
+// (cli.ExitConfig) wherever it was found, unless the error carries a code.
 func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return exitOK
+	var ee *cli.ExitError
+	if errors.Is(err, config.ErrInvalid) && !errors.As(err, &ee) {
+		err = cli.WithCode(cli.ExitConfig, err)
 	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintln(stderr, "haconf:", ee.err)
-		}
-		return ee.code
-	}
-	fmt.Fprintln(stderr, "haconf:", err)
-	var ue *usageError
-	switch {
-	case errors.As(err, &ue), isCobraUsage(err):
-		return exitUsage
-	case errors.Is(err, config.ErrInvalid):
-		return exitConfig
-	}
-	return exitFailure
-}
-
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
+	return cli.ExitCode(err, stderr)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,15 +16,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/haconf/haconf/drbd"
+	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/config"
 	"github.com/haconf/haconf/internal/runner"
-	"github.com/haconf/haconf/internal/watchdog"
+	"github.com/haconf/haconf/mysql"
+	"github.com/haconf/haconf/splitbrain"
+	"github.com/haconf/haconf/watchdog"
 )
 
 // pairEnv is this controller and its peer, built from haconf.yaml.
 //
 // The peer is reached through its watchdog's HTTP endpoint
-// (watchdog.listen, default :9750, on the peer's management address):
+// (on the peer's management address, at watchdog.listen's port, 9750 by default):
 // it carries structured evidence (generation UUIDs, binlog position) both
 // ways, answers at once, and lets the victim re-check the decision before
 // it discards anything. Pacemaker node attributes would go through the CIB,
@@ -34,18 +36,14 @@ import (
 // derived from watchdog.peer_key_file (the corosync authkey).
 type pairEnv struct {
 	cfg    *config.Config
-	local  *drbd.Node
+	local  *splitbrain.Node
 	peer   *watchdog.PeerClient
-	engine *drbd.Engine
-	store  *drbd.IncidentStore
+	engine *splitbrain.Engine
+	store  *splitbrain.IncidentStore
 }
 
-func newPairEnv(g *globals, nodeFlag string, policy *drbd.Policy) (*pairEnv, error) {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return nil, err
-	}
-	name, err := controllerName(cfg, nodeFlag)
+func newPairEnv(g *globals, nodeFlag string, policy *splitbrain.Policy) (*pairEnv, error) {
+	cfg, name, err := g.loadController(nodeFlag)
 	if err != nil {
 		return nil, err
 	}
@@ -55,30 +53,25 @@ func newPairEnv(g *globals, nodeFlag string, policy *drbd.Policy) (*pairEnv, err
 		return nil, err
 	}
 	run := runner.Exec{Timeout: 30 * time.Second}
-	store := &drbd.IncidentStore{Dir: cfg.DRBD.SplitBrain.IncidentDir}
-	local := &drbd.Node{Name: name, Run: run, Config: cfg.DRBD, VIP: vipHost(cfg.VIP.Address), Incidents: store, Log: g.logger}
+	store := &splitbrain.IncidentStore{Dir: cfg.DRBD.SplitBrain.IncidentDir}
+	local := &splitbrain.Node{Node: drbd.Node{Name: name, Run: run, Config: cfg.DRBD}, VIP: vipHost(cfg.VIP.Address), Incidents: store, Log: g.logger}
 	if cfg.MySQL.BinaryLog == nil || *cfg.MySQL.BinaryLog {
-		local.MySQL = drbd.MySQLBinlog{Run: run, CredentialsFile: cfg.MySQL.CredentialsFile}
+		local.MySQL = splitbrain.MariaDB{Probe: mysql.Binlog{Run: run, CredentialsFile: cfg.MySQL.CredentialsFile}}
 	}
-	peer := &watchdog.PeerClient{Name: peerNode.Name, BaseURL: "http://" + net.JoinHostPort(peerNode.Management, peerPort(cfg.Watchdog.Listen)),
-		HTTP: &http.Client{Timeout: 0}, Key: key}
-	pol := drbd.PolicyFrom(cfg.DRBD.SplitBrain)
+	peer := &watchdog.PeerClient{Name: peerNode.Name, BaseURL: "http://" + net.JoinHostPort(peerNode.Management, cfg.WatchdogPort()),
+		// The peer gathers its evidence (drbdsetup, crm_mon, the binlog
+		// position) while answering: 10 s ran out on a loaded node, and the
+		// engine refused for want of evidence. The check's own 60 s bound it.
+		HTTP: &http.Client{Timeout: 0}, Key: key, ReadTimeout: 25 * time.Second}
+	pol := splitbrain.PolicyFrom(cfg.DRBD.SplitBrain)
 	if policy != nil && policy.Name != "" {
 		pol = *policy
 	}
-	e := &drbd.Engine{Local: local, Peer: peer, Policy: pol, Incidents: store, Log: g.logger}
+	e := &splitbrain.Engine{Local: local, Peer: peer, Policy: pol, Incidents: store, Log: g.logger}
 	return &pairEnv{cfg: cfg, local: local, peer: peer, engine: e, store: store}, nil
 }
 
 func vipHost(cidr string) string { return strings.SplitN(cidr, "/", 2)[0] }
-
-func peerPort(listen string) string {
-	_, port, err := net.SplitHostPort(listen)
-	if err != nil || port == "" {
-		return "9750"
-	}
-	return port
-}
 
 type splitBrainOptions struct {
 	node     string
@@ -90,22 +83,22 @@ type splitBrainOptions struct {
 	yes      bool
 }
 
-func (o *splitBrainOptions) policyFlag() (*drbd.Policy, error) {
+func (o *splitBrainOptions) policyFlag() (*splitbrain.Policy, error) {
 	switch o.policy {
 	case "":
 		if o.prefer != "" {
-			return &drbd.Policy{Name: drbd.PolicyPrefer, Prefer: o.prefer}, nil
+			return &splitbrain.Policy{Name: drbd.PolicyPrefer, Prefer: o.prefer}, nil
 		}
 		return nil, nil
 	case drbd.PolicyAuto, drbd.PolicyLeastChanges, drbd.PolicyManual:
-		return &drbd.Policy{Name: o.policy}, nil
+		return &splitbrain.Policy{Name: o.policy}, nil
 	case drbd.PolicyPrefer:
 		if o.prefer == "" {
-			return nil, &usageError{errors.New("--policy prefer needs --prefer NODE")}
+			return nil, cli.UsageError(errors.New("--policy prefer needs --prefer NODE"))
 		}
-		return &drbd.Policy{Name: o.policy, Prefer: o.prefer}, nil
+		return &splitbrain.Policy{Name: o.policy, Prefer: o.prefer}, nil
 	}
-	return nil, &usageError{fmt.Errorf("--policy %q: must be auto, least-changes, prefer or manual", o.policy)}
+	return nil, cli.UsageError(fmt.Errorf("--policy %q: must be auto, least-changes, prefer or manual", o.policy))
 }
 
 func newSplitBrainCmd(g *globals) *cobra.Command {
@@ -143,7 +136,8 @@ func addSplitBrainFlags(cmd *cobra.Command, o *splitBrainOptions) {
 }
 
 func addPolicyFlags(cmd *cobra.Command, o *splitBrainOptions) {
-	cmd.Flags().StringVar(&o.policy, "policy", "", "override drbd.split_brain.policy: auto, least-changes, prefer or manual")
+	cli.StringEnumFlag(cmd, &o.policy, "policy", "", "", []string{drbd.PolicyAuto, drbd.PolicyLeastChanges, drbd.PolicyPrefer, drbd.PolicyManual},
+		"override drbd.split_brain.policy")
 	cmd.Flags().StringVar(&o.prefer, "prefer", "", "the node that survives with --policy prefer")
 }
 
@@ -154,15 +148,31 @@ func (o *splitBrainOptions) res(cfg *config.Config) string {
 	return cfg.DRBD.Resource
 }
 
+// plan builds the pair with the policy the flags choose and plans the
+// resolution of the flags' resource. A nil plan comes with the error that
+// prevented it.
+func (o *splitBrainOptions) plan(ctx context.Context, g *globals) (*pairEnv, *splitbrain.Plan, error) {
+	pol, err := o.policyFlag()
+	if err != nil {
+		return nil, nil, err
+	}
+	env, err := newPairEnv(g, o.node, pol)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := env.engine.Plan(ctx, o.res(env.cfg), env.engine.Policy)
+	return env, plan, err
+}
+
 // statusReport is `splitbrain status -o json`.
 type statusReport struct {
-	Node      string          `json:"node"`
-	State     *drbd.Resource  `json:"state,omitempty"`
-	StateErr  string          `json:"state_error,omitempty"`
-	Incidents []drbd.Incident `json:"incidents"`
+	Node      string                `json:"node"`
+	State     *drbd.Resource        `json:"state,omitempty"`
+	StateErr  string                `json:"state_error,omitempty"`
+	Incidents []splitbrain.Incident `json:"incidents"`
 	// PeerIncidents are the peer's records (absent when unreachable).
-	PeerIncidents []drbd.Incident `json:"peer_incidents,omitempty"`
-	PeerError     string          `json:"peer_error,omitempty"`
+	PeerIncidents []splitbrain.Incident `json:"peer_incidents,omitempty"`
+	PeerError     string                `json:"peer_error,omitempty"`
 }
 
 func newSplitBrainStatusCmd(g *globals) *cobra.Command {
@@ -189,7 +199,7 @@ func newSplitBrainStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if rep.Incidents == nil {
-				rep.Incidents = []drbd.Incident{}
+				rep.Incidents = []splitbrain.Incident{}
 			}
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
@@ -197,7 +207,7 @@ func newSplitBrainStatusCmd(g *globals) *cobra.Command {
 				rep.PeerError = err.Error()
 			}
 			if o.output == "json" {
-				return emitJSON(cmd.OutOrStdout(), rep)
+				return cli.WriteJSON(cmd.OutOrStdout(), "haconf.splitbrain.status/v1", rep)
 			}
 			out := cmd.OutOrStdout()
 			if rep.State != nil {
@@ -206,7 +216,7 @@ func newSplitBrainStatusCmd(g *globals) *cobra.Command {
 			} else {
 				fmt.Fprintf(out, "DRBD state unknown on %s: %s\n", rep.Node, rep.StateErr)
 			}
-			all := append(append([]drbd.Incident{}, rep.Incidents...), rep.PeerIncidents...)
+			all := append(append([]splitbrain.Incident{}, rep.Incidents...), rep.PeerIncidents...)
 			if len(all) == 0 {
 				fmt.Fprintln(out, "no split-brain incidents recorded")
 			} else {
@@ -228,7 +238,7 @@ func newSplitBrainStatusCmd(g *globals) *cobra.Command {
 		},
 	}
 	addSplitBrainFlags(cmd, o)
-	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	cli.OutputFlag(cmd, &o.output, "text", "json")
 	return cmd
 }
 
@@ -241,20 +251,12 @@ func newSplitBrainPlanCmd(g *globals) *cobra.Command {
   haconf splitbrain plan --policy least-changes -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pol, err := o.policyFlag()
-			if err != nil {
-				return err
-			}
-			env, err := newPairEnv(g, o.node, pol)
-			if err != nil {
-				return err
-			}
-			plan, err := env.engine.Plan(cmd.Context(), o.res(env.cfg), env.engine.Policy)
+			env, plan, err := o.plan(cmd.Context(), g)
 			if plan == nil {
 				return err
 			}
 			if o.output == "json" {
-				if werr := emitJSON(cmd.OutOrStdout(), plan); werr != nil {
+				if werr := cli.WriteJSON(cmd.OutOrStdout(), "haconf.splitbrain.plan/v1", plan); werr != nil {
 					return werr
 				}
 			} else {
@@ -265,11 +267,11 @@ func newSplitBrainPlanCmd(g *globals) *cobra.Command {
 	}
 	addSplitBrainFlags(cmd, o)
 	addPolicyFlags(cmd, o)
-	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	cli.OutputFlag(cmd, &o.output, "text", "json")
 	return cmd
 }
 
-func printSplitBrainPlan(out io.Writer, p *drbd.Plan, env *pairEnv) {
+func printSplitBrainPlan(out io.Writer, p *splitbrain.Plan, env *pairEnv) {
 	fmt.Fprintf(out, "resource %s, generations: %s\n", p.Resource, dashIfEmpty(string(p.Decision.Relation)))
 	for _, n := range p.Evidence.Nodes {
 		if !n.Reachable {
@@ -305,10 +307,10 @@ func printSplitBrainPlan(out io.Writer, p *drbd.Plan, env *pairEnv) {
 	if d.Advice != "" {
 		fmt.Fprintf(out, "  %s\n", d.Advice)
 	}
-	if d.Action == drbd.ActionResolve {
+	if d.Action == splitbrain.ActionResolve {
 		for _, n := range p.Evidence.Nodes {
 			if n.Node == d.Victim {
-				kind, path := drbd.PreservePath(n.Backing, env.cfg.DRBD.SplitBrain.PreserveDir, p.Resource, p.ID)
+				kind, path := splitbrain.PreservePath(n.Backing, env.cfg.DRBD.SplitBrain.PreserveDir, p.Resource, p.ID)
 				fmt.Fprintf(out, "preserve: %s of %s on %s at %s\n", kind, n.Backing.Device, n.Node, path)
 			}
 		}
@@ -337,16 +339,8 @@ confirmation typed on a terminal.`,
   haconf splitbrain resolve --policy prefer --prefer ctl1 --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pol, err := o.policyFlag()
-			if err != nil {
-				return err
-			}
-			env, err := newPairEnv(g, o.node, pol)
-			if err != nil {
-				return err
-			}
-			ctx, res := cmd.Context(), o.res(env.cfg)
-			plan, err := env.engine.Plan(ctx, res, env.engine.Policy)
+			ctx := cmd.Context()
+			env, plan, err := o.plan(ctx, g)
 			if plan == nil {
 				return err
 			}
@@ -354,19 +348,19 @@ confirmation typed on a terminal.`,
 			if err != nil {
 				return err
 			}
-			if o.dryRun || plan.Decision.Action == drbd.ActionReport {
+			if o.dryRun || plan.Decision.Action == splitbrain.ActionReport {
 				if o.dryRun {
 					fmt.Fprintln(cmd.OutOrStdout(), "dry run: nothing changed")
 					return nil
 				}
 			} else if plan.Actor != env.local.Name {
-				return fmt.Errorf("%w: run this on %s (victim %s), or let the watchdogs do it", drbd.ErrNotSurvivor, plan.Actor, dashIfEmpty(plan.Decision.Victim))
+				return fmt.Errorf("%w: run this on %s (victim %s), or let the watchdogs do it", splitbrain.ErrNotSurvivor, plan.Actor, dashIfEmpty(plan.Decision.Victim))
 			} else if !o.yes {
 				if err := confirmVictim(cmd, plan); err != nil {
 					return err
 				}
 			}
-			inc, err := env.engine.Resolve(ctx, res, drbd.ResolveOptions{Expect: &plan.Decision})
+			inc, err := env.engine.Resolve(ctx, plan.Resource, splitbrain.ResolveOptions{Expect: &plan.Decision})
 			if inc != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "incident %s: %s\n", inc.ID, inc.Result)
 				if inc.Preserved != nil {
@@ -385,13 +379,13 @@ confirmation typed on a terminal.`,
 
 // confirm asks on a terminal for the victim's name; without a terminal
 // it refuses (use --yes).
-func confirmVictim(cmd *cobra.Command, p *drbd.Plan) error {
+func confirmVictim(cmd *cobra.Command, p *splitbrain.Plan) error {
 	f, ok := cmd.InOrStdin().(*os.File)
 	if !ok {
-		return &usageError{errors.New("refusing without confirmation: pass --yes")}
+		return cli.UsageError(errors.New("refusing without confirmation: pass --yes"))
 	}
 	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
-		return &usageError{errors.New("refusing without confirmation: stdin is not a terminal, pass --yes")}
+		return cli.UsageError(errors.New("refusing without confirmation: stdin is not a terminal, pass --yes"))
 	}
 	want := p.Decision.Victim
 	if want == "" {
@@ -429,7 +423,7 @@ evidence and the watchdog reacts to. It changes nothing else.`,
 					env[k] = v
 				}
 			}
-			store := &drbd.IncidentStore{Dir: dir}
+			store := &splitbrain.IncidentStore{Dir: dir}
 			inc, path, err := store.RecordHandler(thisNode(o.node), env, time.Now())
 			if err != nil {
 				return err
@@ -440,12 +434,6 @@ evidence and the watchdog reacts to. It changes nothing else.`,
 	}
 	cmd.Flags().StringVar(&o.node, "node", "", "this controller's name (default: the short hostname)")
 	return cmd
-}
-
-func emitJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func dashIfEmpty(s string) string {

@@ -11,9 +11,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/haconf/haconf/drbd"
+	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/runner"
-	"github.com/haconf/haconf/internal/status"
-	"github.com/haconf/haconf/internal/switchover"
+	"github.com/haconf/haconf/pacemaker"
+	"github.com/haconf/haconf/status"
+	"github.com/haconf/haconf/switchover"
 )
 
 type switchoverOptions struct {
@@ -54,26 +56,22 @@ and every service Started on the target (crm_mon every 2s, up to --timeout,
 stopping early on a new failure), and crm_resource --clear, whatever happened
 (success, timeout, failure, Ctrl-C). resource-stickiness keeps the services on
 the target without the constraint. --dry-run prints the checks and the exact
-commands. Exit status: 0 done (or nothing to do), 1 refused or failed, 2 usage.`,
+commands. Exit status: 0 done (or nothing to do), 1 refused or failed, 64 usage.`,
 		Example: `  haconf switchover --dry-run
   haconf switchover
   haconf switchover --to ctl1 --timeout 10m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.timeout <= 0 {
-				return &usageError{fmt.Errorf("--timeout %s: must be positive", o.timeout)}
+				return cli.UsageError(fmt.Errorf("--timeout %s: must be positive", o.timeout))
 			}
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			name, err := controllerName(cfg, o.node)
+			cfg, name, err := g.loadController(o.node)
 			if err != nil {
 				return err
 			}
 			if o.to != "" {
 				if _, ok := cfg.Node(o.to); !ok {
-					return &usageError{fmt.Errorf("--to %q is not one of the controllers %v in %s", o.to, cfg.NodeNames(), cfg.File)}
+					return cli.UsageError(fmt.Errorf("--to %q is not one of the controllers %v in %s", o.to, cfg.NodeNames(), cfg.File))
 				}
 			}
 			run := o.run
@@ -82,7 +80,7 @@ commands. Exit status: 0 done (or nothing to do), 1 refused or failed, 2 usage.`
 			}
 			dr := o.drbd
 			if dr == nil {
-				dr = &drbd.Node{Name: name, Run: run, Config: cfg.DRBD, Log: g.logger}
+				dr = &drbd.Node{Name: name, Run: run, Config: cfg.DRBD}
 			}
 			pair := switchover.Pair{Nodes: cfg.NodeNames(), Resource: cfg.DRBD.Resource,
 				Services: status.Expect{RabbitMQMode: cfg.RabbitMQ.Mode}.Services()}
@@ -99,7 +97,7 @@ commands. Exit status: 0 done (or nothing to do), 1 refused or failed, 2 usage.`
 					d.To, pair.Resource, strings.Join(pair.Services, ", "))
 				return nil
 			}
-			m := &switchover.Mover{Run: run, Pair: pair, Timeout: o.timeout, Poll: o.poll, Log: g.logger}
+			m := &switchover.Mover{Run: run, Pair: pair, Timeout: o.timeout, Poll: o.poll}
 			verb := "switchover"
 			if o.dryRun {
 				verb = "switchover (dry run: nothing changed)"
@@ -175,7 +173,7 @@ func writePlan(w io.Writer, m *switchover.Mover, p switchover.Pair, d switchover
 	}
 	fmt.Fprintln(w, "would run:")
 	fmt.Fprintf(w, "  %s\n      prefer %s for the promoted DRBD instance; %s follows it (colocation); the constraint ends by itself after %s if haconf is killed\n",
-		shellJoin(c.Move), d.To, switchover.Group, m.Lifetime())
+		shellJoin(c.Move), d.To, pacemaker.Group, m.Lifetime())
 	fmt.Fprintf(w, "  crm_mon --output-as=xml --inactive    (every %s, up to %s)\n      until DRBD %s is Promoted and %s are Started on %s; stops early on a new failure\n",
 		poll, m.Timeout, p.Resource, strings.Join(p.Services, ", "), d.To)
 	fmt.Fprintf(w, "  %s\n      always (done, timeout, failure, Ctrl-C): no constraint is left; resource-stickiness keeps the services on %s\n",

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/haconf/haconf/drbd"
+	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/config"
 	"github.com/haconf/haconf/internal/runner"
 )
@@ -80,10 +81,10 @@ func TestSwitchoverCommand(t *testing.T) {
 		return out
 	}
 
-	expect(opts(), exitUsage, []string{"--to", "ctl3"}, "not one of the controllers")
-	expect(opts(), exitOK, []string{"--to", "ctl1"}, "ctl1 is already active", "nothing to do")
+	expect(opts(), cli.ExitUsage, []string{"--to", "ctl3"}, "not one of the controllers")
+	expect(opts(), cli.ExitOK, []string{"--to", "ctl1"}, "ctl1 is already active", "nothing to do")
 
-	expect(opts(), exitOK, []string{"--dry-run"},
+	expect(opts(), cli.ExitOK, []string{"--dry-run"},
 		"switchover (dry run: nothing changed) ctl1 -> ctl2",
 		"ok  drbd         r0 Connected, UpToDate/UpToDate (seen from ctl1)",
 		"crm_resource --move --promoted -r drbd-r0-clone -N ctl2 --lifetime PT420S",
@@ -98,25 +99,25 @@ func TestSwitchoverCommand(t *testing.T) {
 	outdated.r.PeerDisk = drbd.DiskOutdated
 	o := opts()
 	o.drbd = outdated
-	expect(o, exitFailure, nil, "REFUSED  drbd", "ctl2's disk is Outdated", "switchover refused (drbd): nothing was changed")
+	expect(o, cli.ExitFailure, nil, "REFUSED  drbd", "ctl2's disk is Outdated", "switchover refused (drbd): nothing was changed")
 	o.drbd = fakeDRBD{err: errors.New("ctl1: DRBD is not loaded")}
-	expect(o, exitFailure, []string{"--dry-run"}, "REFUSED  drbd", "cannot read DRBD r0 on ctl1")
+	expect(o, cli.ExitFailure, []string{"--dry-run"}, "REFUSED  drbd", "cannot read DRBD r0 on ctl1")
 	if strings.Contains(cliConstraints(t), "cli-") {
 		t.Fatal("a refused switchover changed the constraints")
 	}
 
-	expect(opts(), exitOK, nil, "switchover ctl1 -> ctl2, checked from ctl1",
+	expect(opts(), cli.ExitOK, nil, "switchover ctl1 -> ctl2, checked from ctl1",
 		"DRBD r0 Promoted on ctl2", "haproxy started on ctl2", "constraint removed",
 		"switchover ctl1 -> ctl2 done in", "no constraint left",
 		"now: DRBD r0 Promoted on ctl2; fs-haconf, mariadb, vip, haproxy on ctl2")
 	if strings.Contains(cliConstraints(t), "cli-") {
 		t.Fatalf("constraint left behind:\n%s", cliConstraints(t))
 	}
-	expect(opts(), exitOK, nil, "switchover ctl2 -> ctl1", "done in")
+	expect(opts(), cli.ExitOK, nil, "switchover ctl2 -> ctl1", "done in")
 
 	// Maintenance: refused, with the way out.
 	if _, _, code := haconf(t, "maintenance", "on", "--ttl", "5m"); code != 0 {
 		t.Fatal("maintenance on failed")
 	}
-	expect(opts(), exitFailure, nil, "REFUSED  maintenance", "haconf maintenance off first")
+	expect(opts(), cli.ExitFailure, nil, "REFUSED  maintenance", "haconf maintenance off first")
 }

@@ -59,7 +59,23 @@ func WriteIfChanged(path string, data []byte, mode fs.FileMode) (Result, error) 
 }
 
 // Write replaces path with data atomically.
-func Write(path string, data []byte, mode fs.FileMode) (err error) {
+func Write(path string, data []byte, mode fs.FileMode) error {
+	return write(path, data, mode, os.Rename)
+}
+
+// Create writes path with data atomically unless path exists, in which
+// case it leaves it alone and returns an error that matches fs.ErrExist.
+// Two writers racing (one with Create, one with Write) never leave a
+// mixed file: a reader sees the whole of one or the other.
+func Create(path string, data []byte, mode fs.FileMode) error {
+	return write(path, data, mode, func(tmp, path string) error {
+		err := os.Link(tmp, path)
+		os.Remove(tmp)
+		return err
+	})
+}
+
+func write(path string, data []byte, mode fs.FileMode, place func(tmp, path string) error) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create directory %s: %w", dir, err)
@@ -88,8 +104,8 @@ func Write(path string, data []byte, mode fs.FileMode) (err error) {
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename into %s: %w", path, err)
+	if err = place(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if d, derr := os.Open(dir); derr == nil {
 		_ = d.Sync()

@@ -8,20 +8,24 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/haconf/haconf/backup"
+	"github.com/haconf/haconf/compute"
 	"github.com/haconf/haconf/drbd"
 	"github.com/haconf/haconf/internal/validate"
-	"github.com/haconf/haconf/internal/watchdog"
 	"github.com/haconf/haconf/mysql"
 	"github.com/haconf/haconf/pacemaker"
 	"github.com/haconf/haconf/rabbitmq"
@@ -45,6 +49,10 @@ type Config struct {
 	RabbitMQ rabbitmq.Config          `yaml:"rabbitmq"`
 	Backup   backup.Config            `yaml:"backup"`
 	Watchdog Watchdog                 `yaml:"watchdog"`
+	// Compute is compute-node VM failover; nil when the file has no
+	// compute: section. A file with compute: and no nodes: is a
+	// compute-only config (compute hosts, or a controller without the pair).
+	Compute *compute.Config `yaml:"compute"`
 
 	// File is the path the config was read from (not part of the YAML).
 	File string `yaml:"-"`
@@ -69,15 +77,26 @@ type Node struct {
 	Storage    string `yaml:"storage"`    // address on the storage network
 }
 
+// DefaultPeerKeyFile is the secret the watchdogs' peer key is derived from.
+const DefaultPeerKeyFile = "/etc/corosync/authkey"
+
+// DefaultWatchdogPort is the watchdog's port when watchdog.listen is not set.
+const DefaultWatchdogPort = "9750"
+
 // Watchdog is the `watchdog:` section: the daemon on each controller.
 type Watchdog struct {
-	// Listen is the address of the status and metrics endpoint.
+	// Listen is the address of the status, metrics and peer endpoint.
+	// Empty (the default) is each node's own management address with
+	// DefaultWatchdogPort: see Config.WatchdogListen.
 	Listen string `yaml:"listen"`
 	// Interval between checks.
 	Interval time.Duration `yaml:"interval"`
 	// PeerKeyFile is the secret both controllers hold that the peer API's
 	// signing key is derived from (default: the corosync authkey).
 	PeerKeyFile string `yaml:"peer_key_file"`
+	// TokenFile, when set, holds the bearer token /status and /metrics
+	// then require (mode 0600; read when the watchdog starts).
+	TokenFile string `yaml:"token_file"`
 }
 
 // SetDefaults fills every unset field with its default. Parse calls it
@@ -90,14 +109,11 @@ func (c *Config) SetDefaults() {
 	c.MySQL.SetDefaults()
 	c.RabbitMQ.SetDefaults()
 	c.Backup.SetDefaults()
-	if c.Watchdog.Listen == "" {
-		c.Watchdog.Listen = ":9750"
-	}
 	if c.Watchdog.Interval == 0 {
 		c.Watchdog.Interval = 2 * time.Second
 	}
 	if c.Watchdog.PeerKeyFile == "" {
-		c.Watchdog.PeerKeyFile = watchdog.DefaultPeerKeyFile
+		c.Watchdog.PeerKeyFile = DefaultPeerKeyFile
 	}
 }
 
@@ -118,6 +134,29 @@ func (c *Config) Node(name string) (Node, bool) {
 		}
 	}
 	return Node{}, false
+}
+
+// WatchdogListen is the address the named controller's watchdog listens
+// on: watchdog.listen when the file sets it, else the node's management
+// address with port 9750. The default is per node, not every interface
+// (":9750"): the API VIP lands on one of those interfaces, and the
+// watchdog's endpoint is for the cluster networks only. node must be one
+// of the controllers (controllerName in cmd/haconf checks it).
+func (c *Config) WatchdogListen(node string) string {
+	if c.Watchdog.Listen != "" {
+		return c.Watchdog.Listen
+	}
+	n, _ := c.Node(node)
+	return net.JoinHostPort(n.Management, DefaultWatchdogPort)
+}
+
+// WatchdogPort is the port both watchdogs listen on: the peer is asked
+// there, at its management address.
+func (c *Config) WatchdogPort() string {
+	if _, port, err := net.SplitHostPort(c.Watchdog.Listen); err == nil && port != "" {
+		return port
+	}
+	return DefaultWatchdogPort
 }
 
 // Peer returns the other controller.
@@ -149,26 +188,46 @@ func Parse(file string, data []byte) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) { // nothing but blank lines and comments
+			return nil, fmt.Errorf("%s: %w: the file is empty: it must be a mapping starting with version: %d (haconf config example prints a complete one)", file, ErrInvalid, CurrentVersion)
+		}
 		return nil, fmt.Errorf("%s: %w: %v", file, ErrInvalid, err)
 	}
 	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s: %w: the document must be a mapping starting with version: %d", file, ErrInvalid, CurrentVersion)
 	}
 	doc := root.Content[0]
-	lines := map[string]int{}
 	var problems []error
-	problems = append(problems, checkKeys(doc, typeOfConfig, "", lines)...)
+	problems = append(problems, dropDuplicateKeys(doc, "")...)
+	idx := newKeyIndex()
+	problems = append(problems, checkKeys(doc, typeOfConfig, "", idx)...)
+	lines := idx.lines
 
 	// Defaults go in first, so only absent keys get them: an explicit bad
 	// value (retention 0, port 0) is reported, never silently replaced.
 	var c Config
 	c.SetDefaults()
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if doc.Content[i].Value == "compute" {
+			c.Compute = &compute.Config{}
+			c.Compute.SetDefaults()
+		}
+	}
+	var typeErrs []error
 	if err := doc.Decode(&c); err != nil {
-		problems = append(problems, typeErrors(err)...)
+		typeErrs = idx.typeErrors(err)
+		problems = append(problems, typeErrs...)
 	}
 	c.File = file
-	c.VIP.SetDefaults() // per-frontend defaults need the decoded list
-	problems = append(problems, validate.Flatten(c.Validate())...)
+	c.VIP.SetDefaults()        // per-frontend defaults need the decoded list
+	c.Backup.SetCopyDefaults() // and so do per-copy-target ones
+	if c.Compute != nil {
+		c.Compute.SetHostDefaults()
+		if c.Compute.StateDir == "" && c.ComputeOnly() {
+			c.Compute.StateDir = compute.DefaultStateDir
+		}
+	}
+	problems = append(problems, withoutConsequences(validate.Flatten(c.Validate()), typeErrs)...)
 	if len(problems) == 0 {
 		return &c, nil
 	}
@@ -192,6 +251,30 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	sort.SliceStable(problems, func(i, j int) bool { return lineOf(problems[i]) < lineOf(problems[j]) })
 	return &c, &Problems{File: file, Errs: problems}
+}
+
+// withoutConsequences drops the problems of keys at or under a value of
+// the wrong type: that value was not decoded, so what Validate says of it
+// (is required, must list two) only repeats the type error.
+func withoutConsequences(problems, typeErrs []error) []error {
+	var broken []string
+	for _, e := range typeErrs {
+		var ve *validate.Error
+		if errors.As(e, &ve) && !strings.HasPrefix(ve.Key, "(") {
+			broken = append(broken, ve.Key)
+		}
+	}
+	var out []error
+	for _, p := range problems {
+		var ve *validate.Error
+		if errors.As(p, &ve) && slices.ContainsFunc(broken, func(b string) bool {
+			return ve.Key == b || strings.HasPrefix(ve.Key, b+".") || strings.HasPrefix(ve.Key, b+"[")
+		}) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func lineOf(err error) int {
@@ -241,6 +324,10 @@ func parentKey(k string) string {
 	return k[:loc[0]]
 }
 
+// ComputeOnly reports whether the file configures compute failover only
+// (no controller pair): what compute hosts and a plain controller read.
+func (c *Config) ComputeOnly() bool { return c.Compute != nil && len(c.Nodes) == 0 }
+
 // Validate checks every section and the rules that span sections.
 func (c *Config) Validate() error {
 	v := validate.New("")
@@ -250,6 +337,12 @@ func (c *Config) Validate() error {
 		} else {
 			v.Addf("version", c.Version, "is not supported; this haconf reads version %d", CurrentVersion)
 		}
+	}
+	if c.Compute != nil {
+		c.Compute.Validate(v.Sub("compute"))
+	}
+	if c.ComputeOnly() {
+		return v.Err()
 	}
 	if !regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`).MatchString(c.Cluster.Name) {
 		v.Addf("cluster.name", c.Cluster.Name, "must be 1-32 letters, digits, _ or -, starting with a letter")
@@ -322,16 +415,33 @@ func (c *Config) Validate() error {
 			v.Addf("drbd.split_brain.prefer", c.DRBD.SplitBrain.Prefer, "is not a controller named in nodes")
 		}
 	}
+	if c.Compute != nil && !c.ComputeOnly() && c.Compute.StateDir != "" {
+		v.Addf("compute.state_dir", c.Compute.StateDir, "is not used with the controller pair: the compute controller keeps its state in MariaDB (database %s), where either controller reaches it; remove the key", compute.DefaultDatabase)
+	}
 	if c.Backup.Repository != "" && c.MySQL.MountPoint != "" && c.Backup.Repository == c.MySQL.Datadir() {
 		v.Addf("backup.repository", c.Backup.Repository, "must not be MariaDB's datadir")
 	}
 	if c.Watchdog.Interval < 500*time.Millisecond || c.Watchdog.Interval > time.Minute {
 		v.Addf("watchdog.interval", c.Watchdog.Interval, "must be between 500ms and 1m")
 	}
+	if l := c.Watchdog.Listen; l != "" {
+		host, port, err := net.SplitHostPort(l)
+		if _, perr := netip.ParseAddr(host); err != nil || (host != "" && perr != nil) || !validPort(port) {
+			v.Addf("watchdog.listen", l, "must be address:port or :port, e.g. 192.0.2.11:9750 (leave it out for each node's management address, port 9750)")
+		}
+	}
 	if !filepath.IsAbs(c.Watchdog.PeerKeyFile) {
 		v.Addf("watchdog.peer_key_file", c.Watchdog.PeerKeyFile, "must be an absolute path")
 	}
+	if f := c.Watchdog.TokenFile; f != "" && !filepath.IsAbs(f) {
+		v.Addf("watchdog.token_file", f, "must be an absolute path")
+	}
 	return v.Err()
+}
+
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == s
 }
 
 func parseNet(v *validate.List, key, s string) (netip.Prefix, bool) {

@@ -1,6 +1,8 @@
 // Package proc reads what haconf needs from /proc: a process's state,
-// parent and group, and pid files. Resource agents and the lab use it to
-// tell a live process from a dead one, a zombie or a reused pid.
+// parent and group, pid files, the mount table and the processes holding
+// a filesystem. Resource agents and the lab use it to tell a live process
+// from a dead one, a zombie or a reused pid, and the fs agent to find
+// what keeps a filesystem from being unmounted.
 package proc
 
 import (
@@ -13,11 +15,16 @@ import (
 
 // Stat is the start of /proc/PID/stat.
 type Stat struct {
-	PID   int
-	Comm  string // the executable's name, at most 15 bytes
-	State byte   // R, S, D, Z, X, ...
-	PPID  int
-	PGRP  int
+	PID     int
+	Comm    string // the executable's name, at most 15 bytes
+	State   byte   // R, S, D, Z, X, ...
+	PPID    int
+	PGRP    int
+	Session int // the session id (a daemon started with setsid leads its own)
+	// Start is when the process started, in clock ticks after boot: with
+	// the pid it names one process (a pid is reused, a start time after
+	// a reboot or reuse differs).
+	Start uint64
 }
 
 // Live reports whether the process runs (it is not a zombie or dead).
@@ -54,6 +61,16 @@ func ParseStat(b []byte) (Stat, error) {
 	if s.PGRP, err = strconv.Atoi(f[2]); err != nil {
 		return Stat{}, fmt.Errorf("proc stat %q: pgrp: %w", b, err)
 	}
+	if len(f) > 3 {
+		if s.Session, err = strconv.Atoi(f[3]); err != nil {
+			return Stat{}, fmt.Errorf("proc stat %q: session: %w", b, err)
+		}
+	}
+	if len(f) > 19 {
+		if s.Start, err = strconv.ParseUint(f[19], 10, 64); err != nil {
+			return Stat{}, fmt.Errorf("proc stat %q: starttime: %w", b, err)
+		}
+	}
 	return s, nil
 }
 
@@ -82,6 +99,22 @@ func Pids() []int {
 	var out []int
 	for _, e := range ents {
 		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// Group lists the live (not zombie) processes of process group pgid.
+func Group(pgid int) []int { return matching(func(s Stat) bool { return s.PGRP == pgid }) }
+
+// Session lists the live processes of session sid.
+func Session(sid int) []int { return matching(func(s Stat) bool { return s.Session == sid }) }
+
+func matching(ok func(Stat) bool) []int {
+	var out []int
+	for _, pid := range Pids() {
+		if st, err := ReadStat(pid); err == nil && st.Live() && ok(st) {
 			out = append(out, pid)
 		}
 	}

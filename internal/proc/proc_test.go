@@ -3,6 +3,8 @@ package proc
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
 )
 
@@ -54,4 +56,22 @@ func FuzzParseStat(f *testing.F) {
 			t.Fatalf("parsed %q without a state", b)
 		}
 	})
+}
+
+func TestGroupAndSession(t *testing.T) {
+	sid, err := ownSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(Group(syscall.Getpgrp()), os.Getpid()) {
+		t.Errorf("this process is not in its own process group %d", syscall.Getpgrp())
+	}
+	if !slices.Contains(Session(sid), os.Getpid()) {
+		t.Errorf("this process is not in its own session %d", sid)
+	}
+}
+
+func ownSession() (int, error) {
+	st, err := ReadStat(os.Getpid())
+	return st.Session, err
 }

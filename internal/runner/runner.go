@@ -192,17 +192,25 @@ func (s *stream) Close() error {
 // It returns the pid without waiting. For daemons that do not fork
 // themselves (pacemakerd) on machines without systemd.
 func (x Exec) StartDaemon(name string, args []string, logPath string) (int, error) {
+	return x.StartDaemonCmd(Cmd{Name: name, Args: args}, logPath)
+}
+
+// StartDaemonCmd is StartDaemon with c's environment and directory (c.Stdin
+// is ignored: a daemon reads /dev/null). Its own session makes its process
+// group id its pid, so one kill of -pid reaches all of it.
+func (x Exec) StartDaemonCmd(c Cmd, logPath string) (int, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
-		return 0, fmt.Errorf("start %s: %w", name, err)
+		return 0, fmt.Errorf("start %s: %w", c.Name, err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd := exec.Command(c.Name, c.Args...)
+	cmd.Env = append(append(os.Environ(), "LC_ALL=C"), c.Env...)
+	cmd.Dir = c.Dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return 0, &Error{Argv: append([]string{name}, args...), ExitCode: -1, Err: err}
+		return 0, &Error{Argv: append([]string{c.Name}, c.Args...), ExitCode: -1, Err: err}
 	}
 	pid := cmd.Process.Pid
 	go cmd.Wait() // reap it if it exits while haconf still runs

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -69,5 +72,32 @@ func TestStream(t *testing.T) {
 	rc.Close() // kills the process
 	if time.Since(start) > 5*time.Second {
 		t.Fatal("Close did not stop the process")
+	}
+}
+
+func TestStartDaemonCmd(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "daemon.log")
+	pid, err := Exec{}.StartDaemonCmd(Cmd{Name: "sh", Args: []string{"-c", `echo "$HACONF_TEST_VAR $LC_ALL"; exec sleep 30`}, Env: []string{"HACONF_TEST_VAR=set"}}, logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(-pid, syscall.SIGKILL)
+	if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid {
+		t.Errorf("process group %d (%v), want its own (%d)", pgid, err, pid)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(logPath)
+		if string(b) == "set C\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log = %q, want the added variable and LC_ALL=C", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var e *Error
+	if _, err := (Exec{}).StartDaemonCmd(Cmd{Name: "/nonexistent/haconf-test"}, logPath); !errors.As(err, &e) || e.Argv[0] != "/nonexistent/haconf-test" {
+		t.Errorf("err = %v, want an *Error naming the program", err)
 	}
 }

@@ -1,7 +1,9 @@
 // Package testenv lets integration tests say what real tools they need. A
 // missing tool skips the test with the reason, except in CI (CI=true or
 // HACONF_REQUIRE_ALL=1), where everything is installed and a skip would
-// hide a broken install step, so it fails instead.
+// hide a broken install step, so it fails instead. It also holds the
+// plumbing such tests share: free ports, waiting for a server, a log sink
+// for goroutines.
 package testenv
 
 import (

@@ -20,8 +20,14 @@ cp -an {{.NodeDir}}/firstboot/. $R/
 cp {{.Dir}}/token $R/etc/haconf/lab-token
 chmod 0600 $R/etc/haconf/lab-token
 ln -sfn {{.Binary}} $R/usr/local/sbin/haconf
+ln -sfn {{.LabBinary}} $R/usr/local/sbin/haconf-lab
 if [ -e {{.AgentBinary}} ]; then ln -sfn {{.AgentBinary}} $R/usr/local/sbin/haconf-agent; else rm -f $R/usr/local/sbin/haconf-agent; fi
 ln -sfn {{.ModuleTree}} $R/lib/modules
+# root's login files are a fresh Debian controller's, not the lab host's: a
+# slow profile there (seen: pyenv init, over 60 s in a node) makes every
+# `su -` slow, and ocf:heartbeat:anything starts haproxy with one (its start
+# timed out after 2 min, and the services failed over again).
+for f in .bashrc .profile; do if [ -e /etc/skel/$f ]; then cp /etc/skel/$f $R/root/$f; fi; done
 cd $R
 pivot_root . oldroot
 exec chroot . /bin/busybox init
