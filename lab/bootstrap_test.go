@@ -40,7 +40,7 @@ func TestLabBootstrapFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
 	if err := l.Up(ctx); err != nil {
-		t.Fatalf("lab up: %v", err)
+		fatalf(t, "lab up: %v", err)
 	}
 	// Cleanups run last in first out: this one before the lab goes down.
 	t.Cleanup(func() {
@@ -54,7 +54,7 @@ func TestLabBootstrapFailover(t *testing.T) {
 		t.Logf("bootstrap %s: exit %d in %s\n%s", r.Node, r.ExitCode, r.Took.Round(time.Second), r.Output)
 	}
 	if err != nil {
-		t.Fatalf("first bootstrap: %v", err)
+		fatalf(t, "first bootstrap: %v", err)
 	}
 
 	results, err = l.Bootstrap(ctx, "--timeout", "25m")
@@ -62,31 +62,31 @@ func TestLabBootstrapFailover(t *testing.T) {
 		t.Logf("second bootstrap %s: exit %d in %s\n%s", r.Node, r.ExitCode, r.Took.Round(time.Second), r.Output)
 	}
 	if err != nil {
-		t.Fatalf("second bootstrap: %v", err)
+		fatalf(t, "second bootstrap: %v", err)
 	}
 	for _, r := range results {
 		if !strings.Contains(r.Output, r.Node+": no changes") {
-			t.Errorf("second bootstrap on %s changed something:\n%s", r.Node, r.Output)
+			errorf(t, "second bootstrap on %s changed something:\n%s", r.Node, r.Output)
 		}
 	}
 
 	fr, err := l.Failover(ctx)
 	t.Logf("failover:\n%s", fr)
 	if err != nil {
-		t.Fatalf("failover: %v", err)
+		fatalf(t, "failover: %v", err)
 	}
 	if fr.Committed == 0 || fr.Found != fr.Committed {
-		t.Fatalf("acknowledged rows: %d, on the survivor: %d", fr.Committed, fr.Found)
+		fatalf(t, "acknowledged rows: %d, on the survivor: %d", fr.Committed, fr.Found)
 	}
 	if m := fr.Messages; m == nil || m.Confirmed == 0 || m.Missing != 0 {
-		t.Fatalf("confirmed RabbitMQ messages: %+v", m)
+		fatalf(t, "confirmed RabbitMQ messages: %+v", m)
 	}
 	fenced := false
 	for _, p := range fr.Phases {
 		fenced = fenced || p.Name == PhaseFenced
 	}
 	if !fenced {
-		t.Errorf("the survivor never showed %s fenced (phases %v)", fr.Crashed, fr.Phases)
+		errorf(t, "the survivor never showed %s fenced (phases %v)", fr.Crashed, fr.Phases)
 	}
 	// The survivor's resource agents and DRBD handler run as haconf-agent
 	// (lab up installs it beside haconf; without it the wrappers fall back
@@ -94,31 +94,31 @@ func TestLabBootstrapFailover(t *testing.T) {
 	x := &execer{t: t, ctx: ctx, l: l}
 	x.sh(fr.Survivor, "test -x /usr/local/bin/haconf-agent && /usr/local/bin/haconf-agent ocf vip meta-data | grep -q '<resource-agent name=\"vip\"'")
 	if log := x.sh(fr.Survivor, "cat /var/log/haconf/drbd-handlers.log"); !strings.Contains(log, "fence-peer r0: exit 7") {
-		t.Errorf("%s: no fence-peer handler run that fenced the peer:\n%s", fr.Survivor, log)
+		errorf(t, "%s: no fence-peer handler run that fenced the peer:\n%s", fr.Survivor, log)
 	}
 
 	if err := l.Start(ctx, fr.Crashed); err != nil {
-		t.Fatalf("start %s: %v", fr.Crashed, err)
+		fatalf(t, "start %s: %v", fr.Crashed, err)
 	}
 	if err := l.WaitRejoined(ctx, fr.Crashed, 5*time.Minute); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	// RabbitMQ's boot on the rejoined node and its mirror's sync: 4.5 and
 	// over 5 min on a loaded 2-core machine (the agent's start no longer
 	// holds DRBD's start, so the node rejoins before its broker is up).
 	if err := l.WaitSettled(ctx, 20*time.Minute, true); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	// The README's "re-runs change nothing" on the rejoined node: DRBD,
 	// the volume and MariaDB are Pacemaker's once the pair is bootstrapped.
 	out := x.sh(fr.Crashed, "/usr/local/sbin/haconf bootstrap -c "+NodeConfigPath+" --node "+fr.Crashed+" --secrets "+NodeSecretsPath+" --wait=false")
 	for _, step := range []string{"drbd", "initial-sync", "datadir", "cluster-stack", "cib"} {
 		if regexp.MustCompile(`(?m)^changed\s+` + step + `\s`).MatchString(out) {
-			t.Errorf("bootstrap re-run on the rejoined %s changed %s:\n%s", fr.Crashed, step, out)
+			errorf(t, "bootstrap re-run on the rejoined %s changed %s:\n%s", fr.Crashed, step, out)
 		}
 	}
 	if !strings.Contains(out, "the pair is bootstrapped") {
-		t.Errorf("bootstrap re-run on the rejoined %s did not see the pair:\n%s", fr.Crashed, out)
+		errorf(t, "bootstrap re-run on the rejoined %s did not see the pair:\n%s", fr.Crashed, out)
 	}
 	splitBrainUnderPacemaker(t, x, fr.Survivor, fr.Crashed)
 	// Issue 14's crash and partition cases (recovery_test.go) on the same
@@ -191,13 +191,13 @@ func splitBrainUnderPacemaker(t *testing.T, x *execer, active, standby string) {
 	t.Helper()
 	db, err := demoDB()
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	defer db.Close()
 	count := func() int {
 		var n int
 		if err := db.QueryRowContext(x.ctx, "SELECT COUNT(*) FROM failover").Scan(&n); err != nil {
-			t.Fatalf("count rows through the VIP: %v", err)
+			fatalf(t, "count rows through the VIP: %v", err)
 		}
 		return n
 	}
@@ -205,7 +205,7 @@ func splitBrainUnderPacemaker(t *testing.T, x *execer, active, standby string) {
 
 	x.sh(active, haconfBin+" maintenance on --ttl 15m")
 	if err := x.l.Partition(x.ctx, standby, LinkStorage); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	x.waitDRBD(active, "cs:WFConnection")
 	x.waitDRBD(standby, "cs:WFConnection")
@@ -216,7 +216,7 @@ func splitBrainUnderPacemaker(t *testing.T, x *execer, active, standby string) {
 	// to pick a survivor from evidence that disagreed.
 	c, err := x.l.Client()
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	names := pacemaker.NamesFor(DRBDResource)
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
@@ -227,13 +227,13 @@ func splitBrainUnderPacemaker(t *testing.T, x *execer, active, standby string) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s's fence-peer handler placed no constraint for %s within 2 minutes of the cut", active, active)
+			fatalf(t, "%s's fence-peer handler placed no constraint for %s within 2 minutes of the cut", active, active)
 		}
 	}
 	const rows = 50
 	for i := range rows {
 		if _, err := db.ExecContext(x.ctx, "INSERT INTO failover VALUES (?, NOW(6))", 1_000_000+i); err != nil {
-			t.Fatalf("write through the VIP during the split: %v", err)
+			fatalf(t, "write through the VIP during the split: %v", err)
 		}
 	}
 	// The operator's mistake: the standby forced Primary, written to, and
@@ -241,7 +241,7 @@ func splitBrainUnderPacemaker(t *testing.T, x *execer, active, standby string) {
 	const victBlock, victCount = 60000, 128 // inside the filesystem: only the victim's copy
 	force := x.exec(standby, "drbdadm", "primary", "--force", "r0")
 	if force.ExitCode != 0 {
-		t.Fatalf("%s: drbdadm primary --force: exit %d: %s%s", standby, force.ExitCode, force.Stdout, force.Stderr)
+		fatalf(t, "%s: drbdadm primary --force: exit %d: %s%s", standby, force.ExitCode, force.Stdout, force.Stderr)
 	}
 	x.sh(standby, fmt.Sprintf("dd if=/dev/urandom of=/dev/drbd0 bs=4096 seek=%d count=%d oflag=direct conv=notrunc status=none", victBlock, victCount))
 	victSum := strings.Fields(x.sh(standby, fmt.Sprintf("dd if=/dev/drbd0 bs=4096 skip=%d count=%d iflag=direct status=none | sha256sum", victBlock, victCount)))[0]
@@ -249,14 +249,14 @@ func splitBrainUnderPacemaker(t *testing.T, x *execer, active, standby string) {
 
 	heal := time.Now()
 	if err := x.l.Heal(x.ctx); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	for _, n := range []string{active, standby} {
 		// Both watchdogs see the split brain at once, and on loaded UML
 		// nodes a first attempt may refuse (the peer's evidence took longer
 		// than its timeout) and the next one comes after the 2 min cooldown.
 		if last, ok := x.pollDRBD(n, "ds:UpToDate/UpToDate", 7*time.Minute); !ok || !strings.Contains(last, "cs:Connected") {
-			t.Fatalf("%s not Connected UpToDate/UpToDate 7 minutes after the heal:\n%s\nwatchdog log:\n%s", n, last, x.sh(n, "tail -n 30 "+WatchdogLog))
+			fatalf(t, "%s not Connected UpToDate/UpToDate 7 minutes after the heal:\n%s\nwatchdog log:\n%s", n, last, x.sh(n, "tail -n 30 "+WatchdogLog))
 		}
 	}
 	t.Logf("split brain resolved %s after the heal", time.Since(heal).Round(time.Second))
@@ -268,7 +268,7 @@ func splitBrainUnderPacemaker(t *testing.T, x *execer, active, standby string) {
 	for deadline := time.Now().Add(30 * time.Second); inc == nil; {
 		out := x.sh(active, haconfBin+" -c "+NodeConfigPath+" splitbrain status -o json")
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
-			t.Fatalf("splitbrain status -o json: %v\n%s", err, out)
+			fatalf(t, "splitbrain status -o json: %v\n%s", err, out)
 		}
 		for i := range rep.Incidents {
 			if r := rep.Incidents[i]; r.Role == "actor" && r.Started.After(heal) {
@@ -276,35 +276,35 @@ func splitBrainUnderPacemaker(t *testing.T, x *execer, active, standby string) {
 			}
 		}
 		if inc == nil && time.Now().After(deadline) {
-			t.Fatalf("no actor record on %s since the heal: %+v\n%s", active, rep.Incidents, x.sh(active, "tail -n 30 "+WatchdogLog))
+			fatalf(t, "no actor record on %s since the heal: %+v\n%s", active, rep.Incidents, x.sh(active, "tail -n 30 "+WatchdogLog))
 		}
 		time.Sleep(time.Second)
 	}
 	t.Logf("incident %s: %s victim %s survivor %s\n%s", inc.ID, inc.Result, inc.Victim, inc.Survivor, timeline(*inc))
 	d := inc.Decision
 	if inc.Result != splitbrain.ResultResolved || inc.Victim != standby || inc.Survivor != active || d == nil || d.Policy.Name != drbd.PolicyAuto {
-		t.Fatalf("incident %+v, decision %+v; want policy auto resolving with victim %s", inc, d, standby)
+		fatalf(t, "incident %+v, decision %+v; want policy auto resolving with victim %s", inc, d, standby)
 	}
 	if !strings.Contains(d.Reason, "cluster-authorized primary") || d.Authorized != active {
-		t.Errorf("decision: authorized %q, reason %q; want %s named by Pacemaker", d.Authorized, d.Reason, active)
+		errorf(t, "decision: authorized %q, reason %q; want %s named by Pacemaker", d.Authorized, d.Reason, active)
 	}
 	p := inc.Preserved
 	if p == nil || p.Node != standby || p.Kind != splitbrain.PreservedLVM || !p.Verified {
-		t.Fatalf("preserved %+v: want a verified LVM snapshot on %s", p, standby)
+		fatalf(t, "preserved %+v: want a verified LVM snapshot on %s", p, standby)
 	}
 	got := strings.Fields(x.sh(standby, fmt.Sprintf("dd if=%s bs=4096 skip=%d count=%d iflag=direct status=none | sha256sum", p.Path, victBlock, victCount)))[0]
 	if got != victSum {
-		t.Errorf("snapshot %s: the victim's writes read back as sha256 %s, want %s", p.Path, got, victSum)
+		errorf(t, "snapshot %s: the victim's writes read back as sha256 %s, want %s", p.Path, got, victSum)
 	}
 	x.sh(standby, "lvremove -y "+p.Path+" >/dev/null")
 	x.sh(active, haconfBin+" maintenance off")
 	if err := x.l.WaitSettled(x.ctx, 5*time.Minute, false); err != nil {
-		t.Fatalf("after maintenance off: %v", err)
+		fatalf(t, "after maintenance off: %v", err)
 	}
 	if after := count(); after != before+rows {
-		t.Errorf("rows through the VIP: %d after the split brain, want %d (%d before + %d during)", after, before+rows, before, rows)
+		errorf(t, "rows through the VIP: %d after the split brain, want %d (%d before + %d during)", after, before+rows, before, rows)
 	}
 	if node, err := x.l.ActiveNode(x.ctx); err != nil || node != active {
-		t.Errorf("MariaDB runs on %q (%v), want %s", node, err, active)
+		errorf(t, "MariaDB runs on %q (%v), want %s", node, err, active)
 	}
 }

@@ -11,7 +11,7 @@ import (
 func TestParseFailoverLog(t *testing.T) {
 	log, err := os.ReadFile("testdata/failover-pacemaker-2.1.5.log")
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	crash := time.Date(2026, 11, 21, 13, 8, 36, 900_000_000, time.UTC)
 	got := ParseFailoverLog(log, "ctl1", "ctl2", crash)
@@ -24,18 +24,18 @@ func TestParseFailoverLog(t *testing.T) {
 		{PhaseVIP, 61696 * time.Millisecond},
 	}
 	if len(got) != len(want) {
-		t.Fatalf("got %v, want %v", got, want)
+		fatalf(t, "got %v, want %v", got, want)
 	}
 	for i := range want {
 		if got[i] != want[i] {
-			t.Errorf("phase %d: got %v, want %v", i, got[i], want[i])
+			errorf(t, "phase %d: got %v, want %v", i, got[i], want[i])
 		}
 	}
 	// Lines before the crash do not count; the other node's names do not match.
 	if p := ParseFailoverLog(log, "ctl1", "ctl2", crash.Add(time.Hour)); len(p) != 0 {
-		t.Errorf("phases after the log ends: %v", p)
+		errorf(t, "phases after the log ends: %v", p)
 	}
 	if p := ParseFailoverLog(log, "ctl2", "ctl1", crash); len(p) != 0 {
-		t.Errorf("phases with the roles swapped: %v", p)
+		errorf(t, "phases with the roles swapped: %v", p)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,16 +54,16 @@ func TestLab(t *testing.T) {
 	// Up from nothing, then again (idempotent).
 	start := time.Now()
 	if err := l.Up(ctx); err != nil {
-		t.Fatalf("lab up: %v", err)
+		fatalf(t, "lab up: %v", err)
 	}
 	t.Logf("lab up from nothing: %s", time.Since(start).Round(time.Millisecond))
 	pid1, _ := l.Running(Nodes[0])
 	start = time.Now()
 	if err := l.Up(ctx); err != nil {
-		t.Fatalf("second lab up: %v", err)
+		fatalf(t, "second lab up: %v", err)
 	}
 	if pid, _ := l.Running(Nodes[0]); pid != pid1 {
-		t.Errorf("second up restarted ctl1 (pid %d -> %d)", pid1, pid)
+		errorf(t, "second up restarted ctl1 (pid %d -> %d)", pid1, pid)
 	}
 	t.Logf("second lab up: %s", time.Since(start).Round(time.Millisecond))
 
@@ -71,10 +72,10 @@ func TestLab(t *testing.T) {
 	// A node's writes stay in the node.
 	x.sh("ctl1", "echo probe > /etc/haconf-lab-probe")
 	if _, err := os.Stat("/etc/haconf-lab-probe"); err == nil {
-		t.Fatal("a node's write reached the host's /etc")
+		fatal(t, "a node's write reached the host's /etc")
 	}
 	if res := x.exec("ctl2", "sh", "-c", "exit 7"); res.ExitCode != 7 {
-		t.Errorf("exit code: got %d, want 7", res.ExitCode)
+		errorf(t, "exit code: got %d, want 7", res.ExitCode)
 	}
 
 	// DRBD 8.4 in both nodes, on an LVM volume; a snapshot works there too.
@@ -102,10 +103,10 @@ func TestLab(t *testing.T) {
 
 	// Cut replication, write on both sides.
 	if err := l.Partition(ctx, "ctl2", LinkStorage); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	if st, err := l.Status(ctx); err != nil || st.Nodes[1].Links["storage"] != "cut" || st.Nodes[1].Links["mgmt"] != "connected" {
-		t.Fatalf("status after partition: %+v, %v", st, err)
+		fatalf(t, "status after partition: %+v, %v", st, err)
 	}
 	x.sh("ctl1", "dd if=/dev/urandom of=/dev/drbd0 bs=4k count=16 oflag=direct")
 	x.waitDRBD("ctl1", "cs:WFConnection ro:Primary/Unknown")
@@ -116,13 +117,13 @@ func TestLab(t *testing.T) {
 
 	// Heal: both sides see the split brain and stay StandAlone.
 	if err := l.Heal(ctx); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	x.waitDRBD("ctl1", "cs:StandAlone")
 	x.waitDRBD("ctl2", "cs:StandAlone")
 	for _, n := range []string{"ctl1", "ctl2"} {
 		if log := x.sh(n, "dmesg"); !strings.Contains(log, "Split-Brain detected but unresolved, dropping connection!") {
-			t.Errorf("%s kernel log has no split-brain message", n)
+			errorf(t, "%s kernel log has no split-brain message", n)
 		}
 		x.save("proc-drbd-84-standalone-splitbrain-"+n+".txt", x.sh(n, "cat /proc/drbd"))
 		x.save("drbdadm-84-get-gi-splitbrain-"+n+".txt", x.sh(n, "drbdadm get-gi r0"))
@@ -134,45 +135,45 @@ func TestLab(t *testing.T) {
 	// Crash ctl2 and boot it again: its disks are as they were.
 	x.sh("ctl2", "echo kept > /root/marker && sync")
 	if err := l.Crash(ctx, "ctl2"); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	if _, ok := l.Running(Nodes[1]); ok {
-		t.Fatal("ctl2 still runs after crash")
+		fatal(t, "ctl2 still runs after crash")
 	}
 	start = time.Now()
 	if err := l.Start(ctx, "ctl2"); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	t.Logf("ctl2 back after crash: %s", time.Since(start).Round(time.Millisecond))
 	if got := strings.TrimSpace(x.sh("ctl2", "cat /root/marker")); got != "kept" {
-		t.Errorf("marker after crash = %q", got)
+		errorf(t, "marker after crash = %q", got)
 	}
 	x.sh("ctl2", "modprobe drbd && drbdadm up r0")
 	x.save("proc-drbd-84-after-crash-wfconnection.txt", x.sh("ctl2", "cat /proc/drbd"))
 	after := strings.TrimSpace(x.sh("ctl2", "drbdadm get-gi r0"))
 	if maskRole(after) != maskRole(gi) {
-		t.Errorf("ctl2 current UUID changed across the crash: %s -> %s", gi, after)
+		errorf(t, "ctl2 current UUID changed across the crash: %s -> %s", gi, after)
 	}
 	x.save("drbdadm-84-show-gi-crashed-primary.txt", x.sh("ctl2", "drbdadm show-gi r0"))
 
 	// Fencing for real: ctl1 powers ctl2 off and on through the fence agent.
 	if res := x.execIn("ctl1", "action=status\nport=ctl2\n", "fence_haconf_lab"); res.ExitCode != 0 {
-		t.Errorf("fence status: exit %d: %s%s", res.ExitCode, res.Stdout, res.Stderr)
+		errorf(t, "fence status: exit %d: %s%s", res.ExitCode, res.Stdout, res.Stderr)
 	}
 	if res := x.exec("ctl1", "fence_haconf_lab", "-o", "off", "-n", "ctl2"); res.ExitCode != 0 {
-		t.Fatalf("fence off: exit %d: %s%s", res.ExitCode, res.Stdout, res.Stderr)
+		fatalf(t, "fence off: exit %d: %s%s", res.ExitCode, res.Stdout, res.Stderr)
 	}
 	if _, ok := l.Running(Nodes[1]); ok {
 		t.Error("ctl2 still runs after fence off")
 	}
 	if res := x.exec("ctl1", "fence_haconf_lab", "-o", "status", "-n", "ctl2"); res.ExitCode != 2 {
-		t.Errorf("fence status of an off node: exit %d, want 2", res.ExitCode)
+		errorf(t, "fence status of an off node: exit %d, want 2", res.ExitCode)
 	}
 	if res := x.exec("ctl1", "fence_haconf_lab", "-o", "on", "-n", "ctl2"); res.ExitCode != 0 {
-		t.Fatalf("fence on: exit %d: %s%s", res.ExitCode, res.Stdout, res.Stderr)
+		fatalf(t, "fence on: exit %d: %s%s", res.ExitCode, res.Stdout, res.Stderr)
 	}
 	if err := l.waitAnswer(ctx, Nodes[1]); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 
 	downAndCheck(ctx, t, l)
@@ -184,23 +185,23 @@ func downAndCheck(ctx context.Context, t *testing.T, l *Lab) {
 	t.Helper()
 	dir := l.Dir
 	if err := l.Down(ctx, true); err != nil {
-		t.Fatalf("lab down: %v", err)
+		fatalf(t, "lab down: %v", err)
 	}
 	if pids := Leftovers(dir); len(pids) > 0 {
-		t.Errorf("processes left after down: %v", pids)
+		errorf(t, "processes left after down: %v", pids)
 	}
 	out, err := l.Run.Run(ctx, "ip", "-j", "link", "show")
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	if links, _ := parseLinks(out); len(links) > 0 {
-		t.Errorf("interfaces left after down: %v", links)
+		errorf(t, "interfaces left after down: %v", links)
 	}
 	if m := mountsUnder(dir); len(m) > 0 {
-		t.Errorf("mounts left after down: %v", m)
+		errorf(t, "mounts left after down: %v", m)
 	}
 	if _, err := os.Stat(dir); err == nil {
-		t.Errorf("%s left after down --purge", dir)
+		errorf(t, "%s left after down --purge", dir)
 	}
 }
 
@@ -209,6 +210,7 @@ func downAndCheck(ctx context.Context, t *testing.T, l *Lab) {
 // takes down, with a context bounded by the test's deadline.
 func newTestLab(t *testing.T) (*Lab, context.Context) {
 	t.Helper()
+	repeatFailures(t)
 	testenv.RequireRoot(t)
 	testenv.RequireCommands(t, "go", "ip", "dpkg-query", "apt-get")
 	if testing.Short() {
@@ -228,7 +230,7 @@ func newTestLab(t *testing.T) (*Lab, context.Context) {
 		t.Log(msg)
 		fmt.Fprintln(os.Stderr, "lab test: "+msg)
 		if err := (&Lab{Dir: DefaultDir, Run: run}).Down(context.Background(), false); err != nil || labUp() {
-			t.Fatalf("another haconf lab is up on this machine and it is not the demo's (%s), or it did not go down (%v): haconf-lab down --dir DIR (or haconf-lab compute down) first", DefaultDir, err)
+			fatalf(t, "another haconf lab is up on this machine and it is not the demo's (%s), or it did not go down (%v): haconf-lab down --dir DIR (or haconf-lab compute down) first", DefaultDir, err)
 		}
 	}
 	budget := 9 * time.Minute
@@ -242,16 +244,16 @@ func newTestLab(t *testing.T) (*Lab, context.Context) {
 	// (the nodes' exec and fence agents, the fence daemon), as make build.
 	binDir := t.TempDir()
 	if _, err := run.Run(ctx, "go", "build", "-o", binDir+"/", "github.com/haconf/haconf/cmd/haconf", "github.com/haconf/haconf/cmd/haconf-agent", "github.com/haconf/haconf/cmd/haconf-lab"); err != nil {
-		t.Fatalf("build haconf, haconf-agent and haconf-lab: %v", err)
+		fatalf(t, "build haconf, haconf-agent and haconf-lab: %v", err)
 	}
 	dir, err := os.MkdirTemp("/var/tmp", "haconf-lab-test-")
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	l := &Lab{Dir: dir, Run: run, Binary: filepath.Join(binDir, "haconf"), LabBinary: filepath.Join(binDir, "haconf-lab"), Log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
 	t.Cleanup(func() {
 		if err := l.Down(context.Background(), true); err != nil {
-			t.Errorf("cleanup: lab down: %v", err)
+			errorf(t, "cleanup: lab down: %v", err)
 		}
 		os.RemoveAll(dir)
 	})
@@ -280,13 +282,13 @@ func (x *execer) execIn(node, stdin string, argv ...string) ExecResult {
 	x.t.Helper()
 	c, err := x.l.Client()
 	if err != nil {
-		x.t.Fatal(err)
+		fatal(x.t, err)
 	}
 	ctx, cancel := context.WithTimeout(x.ctx, time.Minute)
 	defer cancel()
 	res, err := c.Exec(ctx, node, ExecRequest{Argv: argv, Stdin: []byte(stdin)})
 	if err != nil {
-		x.t.Fatalf("%s: %v: %v", node, argv, err)
+		fatalf(x.t, "%s: %v: %v", node, argv, err)
 	}
 	return res
 }
@@ -302,7 +304,7 @@ func (x *execer) shIn(node, stdin, script string) string {
 	x.t.Helper()
 	res := x.execIn(node, stdin, "sh", "-c", script)
 	if res.ExitCode != 0 {
-		x.t.Fatalf("%s: %s: exit %d: %s%s", node, script, res.ExitCode, res.Stdout, res.Stderr)
+		fatalf(x.t, "%s: %s: exit %d: %s%s", node, script, res.ExitCode, res.Stdout, res.Stderr)
 	}
 	return string(res.Stdout)
 }
@@ -316,7 +318,7 @@ func (x *execer) sh(node, script string) string {
 func (x *execer) waitDRBD(node, want string) {
 	x.t.Helper()
 	if last, ok := x.pollDRBD(node, want, time.Minute); !ok {
-		x.t.Fatalf("%s: /proc/drbd never showed %q; last:\n%s", node, want, last)
+		fatalf(x.t, "%s: /proc/drbd never showed %q; last:\n%s", node, want, last)
 	}
 }
 
@@ -365,7 +367,7 @@ func (x *execer) save(name, content string) {
 		return
 	}
 	if err := os.WriteFile(capturePath(name), []byte(content), 0o644); err != nil {
-		x.t.Fatal(err)
+		fatal(x.t, err)
 	}
 }
 
@@ -440,7 +442,7 @@ logging {
 func TestLabPacemakerFencing(t *testing.T) {
 	l, ctx := newTestLab(t)
 	if err := l.Up(ctx); err != nil {
-		t.Fatalf("lab up: %v", err)
+		fatalf(t, "lab up: %v", err)
 	}
 	x := &execer{t: t, ctx: ctx, l: l}
 	for _, n := range []string{"ctl1", "ctl2"} {
@@ -467,7 +469,7 @@ func TestLabPacemakerFencing(t *testing.T) {
 
 	before, _ := l.Running(Nodes[1])
 	if err := l.Partition(ctx, "ctl2", LinkAll); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	start := time.Now()
 	for {
@@ -475,14 +477,14 @@ func TestLabPacemakerFencing(t *testing.T) {
 			break
 		}
 		if time.Since(start) > 2*time.Minute {
-			t.Fatal("Pacemaker did not fence ctl2 within 2 minutes of cutting its links")
+			fatal(t, "Pacemaker did not fence ctl2 within 2 minutes of cutting its links")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("ctl2 fenced (power-cycled by the host) %s after its links were cut", time.Since(start).Round(100*time.Millisecond))
 	hist := x.sh("ctl1", "stonith_admin --history ctl2 --output-as=xml")
 	if !strings.Contains(hist, `action="reboot" target="ctl2"`) || !strings.Contains(hist, `status="success"`) {
-		t.Errorf("fencing history lacks a successful reboot of ctl2:\n%s", hist)
+		errorf(t, "fencing history lacks a successful reboot of ctl2:\n%s", hist)
 	}
 	x.save("stonith_admin-215-history-xml-reboot-ctl2.xml", hist)
 	x.waitCrmMon("ctl1", `online="false"`, 1, time.Minute)
@@ -490,10 +492,10 @@ func TestLabPacemakerFencing(t *testing.T) {
 	x.save("corosync-cfgtool-317-s-peer-down.txt", x.sh("ctl1", "corosync-cfgtool -s"))
 
 	if err := l.Heal(ctx); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	if err := l.waitAnswer(ctx, Nodes[1]); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 }
 
@@ -511,5 +513,59 @@ func (x *execer) waitCrmMon(node, want string, n int, d time.Duration) {
 		}
 		time.Sleep(time.Second)
 	}
-	x.t.Fatalf("%s: crm_mon never showed %d x %s; last:\n%s", node, n, want, last)
+	fatalf(x.t, "%s: crm_mon never showed %d x %s; last:\n%s", node, n, want, last)
+}
+
+// failureNotes keeps what made each lab test fail, to say it again as the
+// test's last lines: CI shows the start and the end of a long failing
+// test's output, and the nodes' diagnostics and the teardown's log pushed
+// the message itself out of both.
+var failureNotes sync.Map // *testing.T -> *[]string
+
+func noteFailure(t *testing.T, msg string) {
+	v, _ := failureNotes.LoadOrStore(t, new([]string))
+	*v.(*[]string) = append(*v.(*[]string), msg)
+}
+
+func fatalf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	noteFailure(t, msg)
+	t.Fatal(msg)
+}
+
+func fatal(t *testing.T, args ...any) {
+	t.Helper()
+	msg := fmt.Sprint(args...)
+	noteFailure(t, msg)
+	t.Fatal(msg)
+}
+
+func errorf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	noteFailure(t, msg)
+	t.Error(msg)
+}
+
+// repeatFailures is a lab test's last cleanup: when it failed, its
+// failures once more, shortened to their first lines.
+func repeatFailures(t *testing.T) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		var b strings.Builder
+		if v, ok := failureNotes.Load(t); ok {
+			for _, msg := range *v.(*[]string) {
+				if len(msg) > 2000 {
+					msg = msg[:2000] + " [...]"
+				}
+				b.WriteString("\n  - " + msg)
+			}
+		} else {
+			b.WriteString(" (see above)")
+		}
+		t.Logf("%s failed:%s", t.Name(), b.String())
+	})
 }

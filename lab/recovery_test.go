@@ -83,14 +83,14 @@ func TestLabRecovery(t *testing.T) {
 	// which a lab brought up another way may not have reached. A lab just
 	// booted is settled first (RabbitMQ takes minutes to boot in a node).
 	if err := l.WaitSettled(ctx, 20*time.Minute, true); err != nil {
-		t.Fatalf("the lab in %s did not settle: %v", dir, err)
+		fatalf(t, "the lab in %s did not settle: %v", dir, err)
 	}
 	c, err := l.Client()
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	if err := l.createDemoUser(ctx, c); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	runRecovery(t, &execer{t: t, ctx: ctx, l: l}, os.Getenv("HACONF_RECOVERY_CASES"))
 }
@@ -102,7 +102,7 @@ func runRecovery(t *testing.T, x *execer, only string) []recoveryResult {
 	t.Helper()
 	match, err := regexp.Compile(only)
 	if err != nil {
-		t.Fatalf("cases %q: %v", only, err)
+		fatalf(t, "cases %q: %v", only, err)
 	}
 	var results []recoveryResult
 	for _, rc := range recoveryCases {
@@ -127,7 +127,7 @@ func runRecovery(t *testing.T, x *execer, only string) []recoveryResult {
 		// adds to the table of the earlier runs.
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 		defer f.Close()
 		for _, r := range results {
@@ -141,24 +141,24 @@ func runCase(t *testing.T, x0 *execer, rc recoveryCase) recoveryResult {
 	x := &execer{t: t, ctx: x0.ctx, l: x0.l}
 	ctx, l := x.ctx, x.l
 	if err := l.WaitSettled(ctx, 10*time.Minute, true); err != nil {
-		t.Fatalf("before the case: %v", err)
+		fatalf(t, "before the case: %v", err)
 	}
 	active, err := l.ActiveNode(ctx)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	c, err := l.Client()
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	db, err := demoDB()
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	defer db.Close()
 	w := &workload.Writer{DB: db}
 	if err := w.Prepare(ctx); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	wctx, stopWriter := context.WithCancel(ctx)
 	written := make(chan struct{})
@@ -171,7 +171,7 @@ func runCase(t *testing.T, x0 *execer, rc recoveryCase) recoveryResult {
 	rc.run(r)
 
 	if err := l.Heal(ctx); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	r.waitWhole(15 * time.Minute)
 	whole := time.Now()
@@ -179,10 +179,10 @@ func runCase(t *testing.T, x0 *execer, rc recoveryCase) recoveryResult {
 	<-written
 	committed, found, err := w.Check(ctx)
 	if err != nil {
-		t.Fatalf("read the rows back: %v", err)
+		fatalf(t, "read the rows back: %v", err)
 	}
 	if committed == 0 || found != committed {
-		t.Errorf("acknowledged rows: %d, found: %d", committed, found)
+		errorf(t, "acknowledged rows: %d, found: %d", committed, found)
 	}
 	res := recoveryResult{Case: rc.name, Outage: w.LongestGap(r.fault, whole), Whole: whole.Sub(r.fault), Committed: committed, Found: found}
 	t.Logf("%s: outage %.1fs, whole again %.0fs after the fault, %d/%d rows", rc.name, res.Outage.Seconds(), res.Whole.Seconds(), found, committed)
@@ -396,7 +396,7 @@ func allLinksActive(r *recovery) {
 func resyncCrash(r *recovery) {
 	ctx, t := r.x.ctx, r.t
 	if err := r.l.Partition(ctx, r.standby, LinkStorage); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	r.x.waitDRBD(r.active, "cs:WFConnection")
 	const bulk = "/srv/haconf/resync-test.bin"
@@ -406,7 +406,7 @@ func resyncCrash(r *recovery) {
 		r.x.sh(n, "drbdadm disk-options --c-plan-ahead=0 --resync-rate=1M "+DRBDResource)
 	}
 	if err := r.l.Heal(ctx); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	r.x.waitDRBD(r.standby, "cs:SyncTarget")
 	time.Sleep(3 * time.Second)
@@ -414,7 +414,7 @@ func resyncCrash(r *recovery) {
 	r.fault = time.Now()
 	before := r.fenceCount(r.active, r.standby)
 	if err := r.l.Crash(ctx, r.standby); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	r.x.sh(r.active, "drbdadm adjust "+DRBDResource) // the configured rate again
 	waitFor(t, ctx, 3*time.Minute, r.active+" to fence "+r.standby, func() bool {
@@ -422,7 +422,7 @@ func resyncCrash(r *recovery) {
 	})
 	r.writesGoOn(10*time.Second, "standby powered off during the resync")
 	if n, err := r.l.ActiveNode(ctx); err != nil || n != r.active {
-		t.Errorf("MariaDB runs on %q (%v), want %s", n, err, r.active)
+		errorf(t, "MariaDB runs on %q (%v), want %s", n, err, r.active)
 	}
 }
 
@@ -439,7 +439,7 @@ func resyncCrash(r *recovery) {
 func outdatedStandbyActiveCrash(r *recovery) {
 	ctx, t := r.x.ctx, r.t
 	if err := r.l.Partition(ctx, r.standby, LinkStorage); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	r.x.waitDRBD(r.active, "cs:WFConnection")
 	fence := pacemaker.NamesFor(DRBDResource).FenceConstraint()
@@ -450,7 +450,7 @@ func outdatedStandbyActiveCrash(r *recovery) {
 
 	r.fault = time.Now()
 	if err := r.l.Crash(ctx, r.active); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	r.w.Mark()
 	t.Logf("%s powered off with %s Outdated (%d rows acknowledged so far)", r.active, r.standby, r.w.Committed())
@@ -458,20 +458,20 @@ func outdatedStandbyActiveCrash(r *recovery) {
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		if proc := r.x.sh(r.standby, "cat /proc/drbd"); strings.Contains(proc, "ro:Primary") {
-			t.Fatalf("%s, Outdated, was promoted:\n%s", r.standby, proc)
+			fatalf(t, "%s, Outdated, was promoted:\n%s", r.standby, proc)
 		}
 		if _, ok := r.w.FirstAfterMark(); ok {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no write through the VIP within 10 min after %s lost power\n%s", r.active, r.diagnostics())
+			fatalf(t, "no write through the VIP within 10 min after %s lost power\n%s", r.active, r.diagnostics())
 		}
 		time.Sleep(2 * time.Second)
 	}
 	first, _ := r.w.FirstAfterMark()
 	t.Logf("writes succeed again %.1fs after %s lost power", first.Sub(r.fault).Seconds(), r.active)
 	if n, err := r.l.ActiveNode(ctx); err != nil || n != r.active {
-		t.Fatalf("MariaDB runs on %q (%v), want %s, the node with the data", n, err, r.active)
+		fatalf(t, "MariaDB runs on %q (%v), want %s, the node with the data", n, err, r.active)
 	}
 }
 
@@ -488,7 +488,7 @@ func bothOff(r *recovery, staleFirst bool) {
 	ctx, t := r.x.ctx, r.t
 	newer, stale := r.active, r.standby
 	if err := r.l.Partition(ctx, stale, LinkStorage); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	r.x.waitDRBD(newer, "cs:WFConnection")
 	fence := pacemaker.NamesFor(DRBDResource).FenceConstraint()
@@ -504,37 +504,37 @@ func bothOff(r *recovery, staleFirst bool) {
 	}
 	for range 2 {
 		if err := <-errs; err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 	}
 	r.w.Mark()
 	t.Logf("both nodes powered off, %s with the newer data (%d rows acknowledged)", newer, r.w.Committed())
 	if err := r.l.Heal(ctx); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	first, second := newer, stale
 	if staleFirst {
 		first, second = stale, newer
 	}
 	if err := r.l.Start(ctx, first); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	// Alone, it runs nothing, whatever its data, and says why.
 	for end := time.Now().Add(90 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Second) {
 		if proc := r.x.sh(first, "cat /proc/drbd 2>/dev/null; true"); strings.Contains(proc, "ro:Primary") {
-			t.Fatalf("%s, booted alone, was promoted:\n%s", first, proc)
+			fatalf(t, "%s, booted alone, was promoted:\n%s", first, proc)
 		}
 	}
 	status := r.x.sh(first, "/usr/local/sbin/haconf status -c "+NodeConfigPath+" 2>&1; true")
 	t.Logf("haconf status on %s, booted alone:\n%s", first, status)
 	if !strings.Contains(status, "booted alone") {
-		t.Errorf("haconf status on %s does not say it waits for %s", first, second)
+		errorf(t, "haconf status on %s does not say it waits for %s", first, second)
 	}
 	if _, ok := r.w.FirstAfterMark(); ok {
-		t.Fatalf("a write succeeded with only %s up", first)
+		fatalf(t, "a write succeeded with only %s up", first)
 	}
 	if err := r.l.Start(ctx, second); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	// The stale node may be promoted only once it has resynced from the
 	// newer one (Connected, both UpToDate): then both hold the newer
@@ -543,7 +543,7 @@ func bothOff(r *recovery, staleFirst bool) {
 	// the end of the case prove that the newer data won.
 	waitFor(t, ctx, 15*time.Minute, "a write through the VIP once both are up", func() bool {
 		if proc := r.x.sh(stale, "cat /proc/drbd 2>/dev/null; true"); strings.Contains(proc, "ro:Primary") && !strings.Contains(proc, "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate") {
-			t.Fatalf("%s, with the stale data, was promoted before it resynced from %s:\n%s", stale, newer, proc)
+			fatalf(t, "%s, with the stale data, was promoted before it resynced from %s:\n%s", stale, newer, proc)
 		}
 		_, ok := r.w.FirstAfterMark()
 		return ok
@@ -551,7 +551,7 @@ func bothOff(r *recovery, staleFirst bool) {
 	at, _ := r.w.FirstAfterMark()
 	n, err := r.l.ActiveNode(ctx)
 	if err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	t.Logf("writes succeed again %.1fs after both lost power, on %s (%s had the newer data)", at.Sub(r.fault).Seconds(), n, newer)
 }
@@ -562,7 +562,7 @@ func waitFor(t *testing.T, ctx context.Context, timeout time.Duration, what stri
 	deadline := time.Now().Add(timeout)
 	for !ok() {
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			fatalf(t, "timed out after %v waiting for %s", timeout, what)
 		}
 		time.Sleep(time.Second)
 	}

@@ -62,7 +62,7 @@ func TestLabSplitBrainResolved(t *testing.T) {
 	if v := os.Getenv("HACONF_SPLITBRAIN_ROUNDS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 5 {
-			t.Fatalf("HACONF_SPLITBRAIN_ROUNDS=%q: want 1 to 5 (the snapshots of the earlier rounds are removed, vg0 holds two)", v)
+			fatalf(t, "HACONF_SPLITBRAIN_ROUNDS=%q: want 1 to 5 (the snapshots of the earlier rounds are removed, vg0 holds two)", v)
 		}
 		rounds = n
 	}
@@ -72,7 +72,7 @@ func TestLabSplitBrainResolved(t *testing.T) {
 	}
 	if path := os.Getenv("HACONF_SPLITBRAIN_RESULTS"); path != "" {
 		if err := os.WriteFile(path, sbMarkdown(timings), 0o644); err != nil {
-			t.Fatal(err)
+			fatal(t, err)
 		}
 	}
 	s.dumpLogs(t)
@@ -106,12 +106,12 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 	victSum := s.write(victim, vict, sbVictCount)
 	victClash := s.write(victim, clash, sbClashCount)
 	if victSum == preVict {
-		t.Fatal("the victim's writes did not change its region")
+		fatal(t, "the victim's writes did not change its region")
 	}
 
 	heal := time.Now()
 	if err := s.l.Heal(s.ctx); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	standalone, synced := s.waitResolved(t, heal, 90*time.Second)
 
@@ -132,7 +132,7 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 	// moment DRBD found the split brain, more precisely than polling.
 	handlers := filterIncidents(all, func(i splitbrain.Incident) bool { return i.Role == "handler" && i.Started.After(heal) })
 	if len(handlers) != 2 {
-		t.Errorf("round %d: %d split-brain handler records since the heal, want one per node", r, len(handlers))
+		errorf(t, "round %d: %d split-brain handler records since the heal, want one per node", r, len(handlers))
 	} else if handlers[0].Started.Before(standalone) {
 		standalone = handlers[0].Started
 	}
@@ -142,38 +142,38 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 	actors := filterIncidents(all, func(i splitbrain.Incident) bool { return i.Role == "actor" })
 	for _, a := range actors {
 		if a.Node != survivor {
-			t.Errorf("%s recorded itself as actor of %s (%s): only the survivor acts", a.Node, a.ID, a.Result)
+			errorf(t, "%s recorded itself as actor of %s (%s): only the survivor acts", a.Node, a.ID, a.Result)
 		}
 	}
 	for _, i := range all {
 		if i.Result == splitbrain.ResultFailed || i.Result == splitbrain.ResultRefused {
-			t.Errorf("%s recorded %s as %s (%s): %s", i.Node, i.ID, i.Result, i.Role, i.Error)
+			errorf(t, "%s recorded %s as %s (%s): %s", i.Node, i.ID, i.Result, i.Role, i.Error)
 		}
 	}
 	resolved := filterIncidents(actors, func(i splitbrain.Incident) bool { return i.Result == splitbrain.ResultResolved })
 	if len(resolved) != r+1 {
-		t.Fatalf("round %d: %d resolved actor records, want %d: %+v", r, len(resolved), r+1, actors)
+		fatalf(t, "round %d: %d resolved actor records, want %d: %+v", r, len(resolved), r+1, actors)
 	}
 	inc := resolved[len(resolved)-1]
 	if inc.Node != survivor || inc.Result != splitbrain.ResultResolved || inc.Victim != victim || inc.Survivor != survivor {
-		t.Fatalf("actor record: node %s result %s victim %s survivor %s error %q", inc.Node, inc.Result, inc.Victim, inc.Survivor, inc.Error)
+		fatalf(t, "actor record: node %s result %s victim %s survivor %s error %q", inc.Node, inc.Result, inc.Victim, inc.Survivor, inc.Error)
 	}
 	d := inc.Decision
 	if d == nil || d.Policy.Name != s.policy || d.Action != splitbrain.ActionResolve || d.Relation != drbd.RelSplitBrain || d.Reason == "" {
-		t.Fatalf("decision %+v", d)
+		fatalf(t, "decision %+v", d)
 	}
 	if d.VictimChangesKiB != (sbVictCount+sbClashCount)*4 || d.SurvivorChangesKiB != sbSurvCount*4 {
-		t.Errorf("decision counted %d KiB on the victim and %d KiB on the survivor, want %d and %d",
+		errorf(t, "decision counted %d KiB on the victim and %d KiB on the survivor, want %d and %d",
 			d.VictimChangesKiB, d.SurvivorChangesKiB, (sbVictCount+sbClashCount)*4, sbSurvCount*4)
 	}
 	tm.DivergenceKiB = d.VictimChangesKiB + d.SurvivorChangesKiB
 	if inc.Evidence == nil || !inc.Evidence.Nodes[0].Reachable || !inc.Evidence.Nodes[1].Reachable {
-		t.Errorf("evidence %+v", inc.Evidence)
+		errorf(t, "evidence %+v", inc.Evidence)
 	}
 	p := inc.Preserved
 	wantPath := "/dev/vg0/" + splitbrain.SnapshotName(inc.ID)
 	if p == nil || p.Node != victim || p.Kind != splitbrain.PreservedLVM || p.Path != wantPath || !p.Verified || p.Source != "/dev/vg0/haconf" {
-		t.Fatalf("preserved %+v, want a verified LVM snapshot %s on %s", p, wantPath, victim)
+		fatalf(t, "preserved %+v, want a verified LVM snapshot %s on %s", p, wantPath, victim)
 	}
 	var demote, reconnect, healthy time.Time
 	for _, e := range inc.Timeline {
@@ -187,7 +187,7 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 		}
 	}
 	if demote.IsZero() || reconnect.IsZero() || healthy.IsZero() {
-		t.Fatalf("timeline lacks the victim's demotion, its discard or the wait:\n%s", timeline(inc))
+		fatalf(t, "timeline lacks the victim's demotion, its discard or the wait:\n%s", timeline(inc))
 	}
 	tm.DemoteToSynced, tm.ReconnectToSynced = healthy.Sub(demote), healthy.Sub(reconnect)
 	t.Logf("round %d: incident %s timeline (split brain seen by the test at %s):\n%s", r, inc.ID, standalone.Format("15:04:05.000"), timeline(inc))
@@ -200,7 +200,7 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 		}
 	}
 	if len(peerRec) != 1 || peerRec[0].Role != "peer" || peerRec[0].Victim != victim || peerRec[0].Result != splitbrain.ResultResolved {
-		t.Errorf("victim's records of %s: %+v, want one resolved peer record naming %s", inc.ID, peerRec, victim)
+		errorf(t, "victim's records of %s: %+v, want one resolved peer record naming %s", inc.ID, peerRec, victim)
 	}
 
 	// Every block the survivor wrote is on both nodes; the victim's
@@ -216,22 +216,22 @@ func (s *sbLab) resolvedRound(t *testing.T, r int) sbTiming {
 			{"survivor's data where the victim wrote", vict, sbVictCount, preVict},
 		} {
 			if got := s.sum(n.node, n.dev, c.start, c.count); got != c.want {
-				t.Errorf("%s %s: %s at block %d: sha256 %s, want %s", n.node, n.dev, c.what, c.start, got, c.want)
+				errorf(t, "%s %s: %s at block %d: sha256 %s, want %s", n.node, n.dev, c.what, c.start, got, c.want)
 			}
 		}
 	}
 	if got := s.sum(victim, p.Path, vict, sbVictCount); got != victSum {
-		t.Errorf("snapshot %s: the victim's writes at block %d: sha256 %s, want %s", p.Path, vict, got, victSum)
+		errorf(t, "snapshot %s: the victim's writes at block %d: sha256 %s, want %s", p.Path, vict, got, victSum)
 	}
 	if got := s.sum(victim, p.Path, clash, sbClashCount); got != victClash || got == preClash {
-		t.Errorf("snapshot %s: the victim's writes over the survivor's region at block %d: sha256 %s, want %s", p.Path, clash, got, victClash)
+		errorf(t, "snapshot %s: the victim's writes over the survivor's region at block %d: sha256 %s, want %s", p.Path, clash, got, victClash)
 	}
 	if got := s.sum(victim, p.Path, sbBaseStart, sbBaseCount); got != s.baseSum {
-		t.Errorf("snapshot %s: base pattern sha256 %s, want %s", p.Path, got, s.baseSum)
+		errorf(t, "snapshot %s: base pattern sha256 %s, want %s", p.Path, got, s.baseSum)
 	}
 	for _, n := range []string{survivor, victim} {
 		if st := s.drbdLine(n); !strings.Contains(st, "ds:UpToDate/UpToDate") || !strings.Contains(st, "oos:0") {
-			t.Errorf("%s after the checks: %s", n, st)
+			errorf(t, "%s after the checks: %s", n, st)
 		}
 	}
 	// vg0 has room for two full-size snapshots: drop this one once read.
@@ -252,7 +252,7 @@ func TestLabSplitBrainManual(t *testing.T) {
 	s.promoteForce("ctl2")
 	sum2 := s.write("ctl2", vict, sbVictCount)
 	if err := s.l.Heal(s.ctx); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	s.waitDRBD("ctl1", "cs:StandAlone")
 	s.waitDRBD("ctl2", "cs:StandAlone")
@@ -269,23 +269,23 @@ func TestLabSplitBrainManual(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	if len(reported) < 2 {
-		t.Fatalf("watchdogs recorded %d reported incidents within 60 s, want one per node", len(reported))
+		fatalf(t, "watchdogs recorded %d reported incidents within 60 s, want one per node", len(reported))
 	}
 	// Give them time to do something wrong.
 	time.Sleep(6 * time.Second)
 	for _, i := range reported {
 		if i.Decision == nil || i.Decision.Action != splitbrain.ActionReport || i.Victim != "" || i.Decision.Relation != drbd.RelSplitBrain || i.Decision.Advice == "" {
-			t.Errorf("%s's record %s: decision %+v victim %q", i.Node, i.ID, i.Decision, i.Victim)
+			errorf(t, "%s's record %s: decision %+v victim %q", i.Node, i.ID, i.Decision, i.Victim)
 		}
 		if i.Preserved != nil || len(i.Plan) > 0 {
-			t.Errorf("%s's record %s preserves %+v or plans %v", i.Node, i.ID, i.Preserved, i.Plan)
+			errorf(t, "%s's record %s preserves %+v or plans %v", i.Node, i.ID, i.Preserved, i.Plan)
 		}
 	}
 	t.Logf("reported: %s", reported[0].Decision.Advice)
 	mine, peers := s.incidents(t, "ctl1")
 	for _, i := range append(mine, peers...) {
 		if i.Result != splitbrain.ResultReported && i.Result != splitbrain.ResultDetected {
-			t.Errorf("%s recorded %s (%s) under policy manual", i.Node, i.Result, i.Role)
+			errorf(t, "%s recorded %s (%s) under policy manual", i.Node, i.Result, i.Role)
 		}
 	}
 	s.untouched(t, sum1, sum2)
@@ -294,22 +294,22 @@ func TestLabSplitBrainManual(t *testing.T) {
 	before := s.state()
 	res := s.exec("ctl1", haconfBin, "-c", sbConfig, "splitbrain", "plan", "--resource", "nosuch")
 	if res.ExitCode == 0 || !strings.Contains(string(res.Stderr), `unknown DRBD resource: "nosuch"`) {
-		t.Errorf("plan --resource nosuch: exit %d\n%s%s", res.ExitCode, res.Stdout, res.Stderr)
+		errorf(t, "plan --resource nosuch: exit %d\n%s%s", res.ExitCode, res.Stdout, res.Stderr)
 	}
 	t.Logf("plan --resource nosuch: exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	res = s.exec("ctl1", haconfBin, "-c", sbConfig, "splitbrain", "resolve", "--resource", "nosuch", "--policy", "least-changes", "--yes")
 	if res.ExitCode == 0 || !strings.Contains(string(res.Stderr), "nosuch") {
-		t.Errorf("resolve --resource nosuch: exit %d\n%s%s", res.ExitCode, res.Stdout, res.Stderr)
+		errorf(t, "resolve --resource nosuch: exit %d\n%s%s", res.ExitCode, res.Stdout, res.Stderr)
 	}
 	// Bad input: a resolution while the peer cannot be asked (its watchdog is down).
 	s.stopWatchdog(t, "ctl2")
 	res = s.exec("ctl1", haconfBin, "-c", sbConfig, "splitbrain", "resolve", "--policy", "least-changes", "--yes")
 	if res.ExitCode == 0 || !strings.Contains(string(res.Stdout)+string(res.Stderr), "peer unreachable") {
-		t.Errorf("resolve with the peer's watchdog down: exit %d\n%s%s", res.ExitCode, res.Stdout, res.Stderr)
+		errorf(t, "resolve with the peer's watchdog down: exit %d\n%s%s", res.ExitCode, res.Stdout, res.Stderr)
 	}
 	t.Logf("resolve with the peer's watchdog down: exit %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	if after := s.state(); after != before {
-		t.Errorf("bad input changed the nodes:\nbefore %s\nafter  %s", before, after)
+		errorf(t, "bad input changed the nodes:\nbefore %s\nafter  %s", before, after)
 	}
 	s.untouched(t, sum1, sum2)
 	s.down(t)
@@ -321,17 +321,17 @@ func (s *sbLab) untouched(t *testing.T, sum1, sum2 string) {
 	t.Helper()
 	for _, n := range []string{"ctl1", "ctl2"} {
 		if st := s.drbdLine(n); !strings.Contains(st, "cs:StandAlone ro:Primary/Unknown") {
-			t.Errorf("%s is no longer split: %s", n, st)
+			errorf(t, "%s is no longer split: %s", n, st)
 		}
 		if lvs := strings.TrimSpace(s.sh(n, "lvs --noheadings -o lv_name vg0")); lvs != "haconf" {
-			t.Errorf("%s has logical volumes %q, want only haconf", n, lvs)
+			errorf(t, "%s has logical volumes %q, want only haconf", n, lvs)
 		}
 	}
 	if got := s.sum("ctl1", "/dev/drbd0", sbSurvStart, sbSurvCount); got != sum1 {
-		t.Errorf("ctl1's writes changed: %s, want %s", got, sum1)
+		errorf(t, "ctl1's writes changed: %s, want %s", got, sum1)
 	}
 	if got := s.sum("ctl2", "/dev/drbd0", sbVictStart, sbVictCount); got != sum2 {
-		t.Errorf("ctl2's writes changed: %s, want %s", got, sum2)
+		errorf(t, "ctl2's writes changed: %s, want %s", got, sum2)
 	}
 }
 
@@ -354,7 +354,7 @@ const (
 func newSplitBrainLab(t *testing.T, policy string) *sbLab {
 	l, ctx := newTestLab(t)
 	if err := l.Up(ctx); err != nil {
-		t.Fatalf("lab up: %v", err)
+		fatalf(t, "lab up: %v", err)
 	}
 	s := &sbLab{execer: &execer{t: t, ctx: ctx, l: l}, l: l, policy: policy, watchdog: map[string]string{}}
 	t.Cleanup(func() {
@@ -365,7 +365,7 @@ func newSplitBrainLab(t *testing.T, policy string) *sbLab {
 	cfg := Config()
 	old := []byte("    policy: auto\n")
 	if !bytes.Contains(cfg, old) {
-		t.Fatalf("the lab config has no %q to replace:\n%s", old, cfg)
+		fatalf(t, "the lab config has no %q to replace:\n%s", old, cfg)
 	}
 	cfg = bytes.Replace(cfg, old, []byte("    policy: "+policy+"\n    incident_dir: /var/lib/haconf/incidents\n"), 1)
 	// The watchdogs sign peer requests with a key derived from the
@@ -380,12 +380,12 @@ func newSplitBrainLab(t *testing.T, policy string) *sbLab {
 		s.sh(n, "ln -sf "+haconfBin+" /usr/local/bin/haconf")
 		out := s.sh(n, haconfBin+" render -c "+sbConfig+" --node "+n+" --root / --drbd-version 8.4")
 		if !strings.Contains(out, "/etc/drbd.d/r0.res") {
-			t.Fatalf("%s: render wrote no DRBD resource:\n%s", n, out)
+			fatalf(t, "%s: render wrote no DRBD resource:\n%s", n, out)
 		}
 		res := s.sh(n, "cat /etc/drbd.d/r0.res")
 		for _, want := range []string{"disk /dev/vg0/haconf;", "after-sb-2pri disconnect;", `split-brain "/usr/local/bin/haconf splitbrain notify";`} {
 			if !strings.Contains(res, want) {
-				t.Fatalf("%s: rendered r0.res lacks %q:\n%s", n, want, res)
+				fatalf(t, "%s: rendered r0.res lacks %q:\n%s", n, want, res)
 			}
 		}
 		s.sh(n, "modprobe drbd && drbdadm create-md --force r0 >/dev/null 2>&1 && drbdadm up r0")
@@ -399,7 +399,7 @@ func newSplitBrainLab(t *testing.T, policy string) *sbLab {
 	t.Logf("initial sync of the 256 MiB vg0/haconf: %s", time.Since(start).Round(100*time.Millisecond))
 	s.baseSum = s.write("ctl1", sbBaseStart, sbBaseCount)
 	if got := s.sum("ctl2", "/dev/vg0/haconf", sbBaseStart, sbBaseCount); got != s.baseSum {
-		t.Fatalf("the pattern did not replicate: ctl2 has %s, ctl1 wrote %s", got, s.baseSum)
+		fatalf(t, "the pattern did not replicate: ctl2 has %s, ctl1 wrote %s", got, s.baseSum)
 	}
 	for _, n := range []string{"ctl1", "ctl2"} {
 		s.startWatchdog(t, n)
@@ -420,7 +420,7 @@ func (s *sbLab) startWatchdog(t *testing.T, node string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: watchdog (pid %s) does not answer on %s:9750: %v\n%s", node, pid, n.Mgmt, err, s.sh(node, "tail -n 20 /var/log/haconf/watchdog.log"))
+			fatalf(t, "%s: watchdog (pid %s) does not answer on %s:9750: %v\n%s", node, pid, n.Mgmt, err, s.sh(node, "tail -n 20 /var/log/haconf/watchdog.log"))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -457,7 +457,7 @@ func (s *sbLab) stopWatchdog(t *testing.T, node string) {
 func (s *sbLab) partition(t *testing.T) {
 	t.Helper()
 	if err := s.l.Partition(s.ctx, "ctl2", LinkStorage); err != nil {
-		t.Fatal(err)
+		fatal(t, err)
 	}
 	s.waitDRBD("ctl1", "cs:WFConnection")
 	s.waitDRBD("ctl2", "cs:WFConnection")
@@ -520,12 +520,12 @@ func (s *sbLab) waitResolved(t *testing.T, since time.Time, d time.Duration) (st
 		}
 		if ok == 2 {
 			if standalone.IsZero() {
-				t.Fatalf("both nodes in sync without a split brain seen:\n%s%s", last[0], last[1])
+				fatalf(t, "both nodes in sync without a split brain seen:\n%s%s", last[0], last[1])
 			}
 			return standalone, now
 		}
 		if now.After(deadline) {
-			t.Fatalf("not Connected UpToDate/UpToDate %s after the heal:\nctl1%sctl2%s", d, last[0], last[1])
+			fatalf(t, "not Connected UpToDate/UpToDate %s after the heal:\nctl1%sctl2%s", d, last[0], last[1])
 		}
 		// Each read forks in the UML nodes, which the watchdogs share.
 		time.Sleep(250 * time.Millisecond)
@@ -543,10 +543,10 @@ func (s *sbLab) incidents(t *testing.T, node string) (mine, peer []splitbrain.In
 		PeerError     string                `json:"peer_error"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("splitbrain status -o json: %v\n%s", err, out)
+		fatalf(t, "splitbrain status -o json: %v\n%s", err, out)
 	}
 	if rep.PeerError != "" {
-		t.Fatalf("splitbrain status on %s could not read the peer's incidents: %s", node, rep.PeerError)
+		fatalf(t, "splitbrain status on %s could not read the peer's incidents: %s", node, rep.PeerError)
 	}
 	return rep.Incidents, rep.PeerIncidents
 }
