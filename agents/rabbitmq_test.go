@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -890,4 +891,39 @@ func TestRabbitMQLaunchRecordKeepsTheLaunchersPhase(t *testing.T) {
 	if _, _, phase, _ := a.launch(); phase != phaseLaunched {
 		t.Errorf("phase %q, want %q", phase, phaseLaunched)
 	}
+}
+
+// TestRabbitMQQuorumConfOnThisRelease checks rabbitmq.CheckMode's claim
+// about quorum mode against the broker on this machine: a release it
+// refuses (Debian 12's 3.10.8) does not start with quorum mode's
+// default_queue_type line, a release it accepts does.
+func TestRabbitMQQuorumConfOnThisRelease(t *testing.T) {
+	requireAgentNodes(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	v, installed, err := rabbitmq.PackageVersion(ctx, runner.Exec{})
+	if err != nil || !installed {
+		testenv.Missing(t, fmt.Sprintf("rabbitmq-server's release: installed=%v %v", installed, err))
+	}
+	refused := rabbitmq.CheckMode(rabbitmq.ModeQuorum, v)
+	t.Logf("RabbitMQ %s; CheckMode(quorum): %v", v, refused)
+	n := newAgentNode(t, "quorum-conf", privateEPMD(t), randomCookie(), "default_queue_type = quorum")
+	code, stderr := n.run(ctx, "start", 0)
+	// The start returns once the broker is launched: its monitor tells
+	// whether it boots (0) or has stopped (anything but degraded).
+	for booting := code == 0; booting; booting = code == pacemaker.OCFDegraded {
+		time.Sleep(500 * time.Millisecond)
+		code, stderr = n.run(ctx, "monitor", time.Minute)
+	}
+	b, _ := os.ReadFile(n.agent.LogFile)
+	log := string(b)
+	switch {
+	case refused != nil && code == 0:
+		t.Fatalf("RabbitMQ %s booted with default_queue_type, which CheckMode refuses: %v", v, refused)
+	case refused != nil && !strings.Contains(log, "Conf file attempted to set unknown variable: default_queue_type"):
+		t.Fatalf("RabbitMQ %s did not boot (code %d), but not for default_queue_type: %s\n%s", v, code, stderr, logTail(n.agent.LogFile, 40))
+	case refused == nil && code != 0:
+		t.Fatalf("RabbitMQ %s: boot with default_queue_type: code %d: %s\n%s", v, code, stderr, logTail(n.agent.LogFile, 40))
+	}
+	t.Logf("monitor after the start: code %d (%s)", code, strings.TrimSpace(stderr))
 }

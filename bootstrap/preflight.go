@@ -12,6 +12,7 @@ import (
 	"github.com/haconf/haconf/internal/config"
 	"github.com/haconf/haconf/internal/runner"
 	"github.com/haconf/haconf/pacemaker"
+	"github.com/haconf/haconf/rabbitmq"
 	"github.com/haconf/haconf/watchdog"
 )
 
@@ -64,6 +65,7 @@ func Preflight(ctx context.Context, h Host, c *config.Config, node string, secre
 	checks := []Check{
 		checkHostname(h, node),
 		checkPackages(ctx, h),
+		checkRabbitMQVersion(ctx, h, c.RabbitMQ.Mode),
 		checkDRBDModule(ctx, h),
 		checkDisk(h, c.DRBD.Disk),
 		checkAddresses(ctx, h, self),
@@ -121,6 +123,30 @@ func checkPackages(ctx context.Context, h Host) Check {
 	default:
 		c.OK, c.Detail = true, "all installed"
 	}
+	return c
+}
+
+// checkRabbitMQVersion asks whether the configured RabbitMQ mode runs on
+// the release installed (or about to be): mirrored mode on 4.x would
+// leave every queue with one copy, quorum mode's rabbitmq.conf stops a
+// broker older than 3.13.3 at its start.
+func checkRabbitMQVersion(ctx context.Context, h Host, mode string) Check {
+	c := Check{Name: "rabbitmq version"}
+	v, installed, err := rabbitmq.PackageVersion(ctx, h)
+	if err != nil {
+		c.Unknown, c.Detail = true, err.Error()
+		return c
+	}
+	which := "installed"
+	if !installed {
+		which = "to be installed"
+	}
+	if err := rabbitmq.CheckMode(mode, v); err != nil {
+		c.Detail = fmt.Sprintf("%s (%s)", err, which)
+		c.Fix = "change rabbitmq.mode in haconf.yaml, or install a RabbitMQ release that runs it"
+		return c
+	}
+	c.OK, c.Detail = true, fmt.Sprintf("RabbitMQ %s (%s) runs mode %s", v, which, mode)
 	return c
 }
 

@@ -25,12 +25,14 @@ type fakeHost struct {
 	name        string
 	installed   map[string]bool
 	installable map[string]bool
-	files       map[string]string
-	modes       map[string]fs.FileMode // of files (0644 when not here)
-	devices     map[string]bool
-	addrs       []string
-	reachable   map[string]bool
-	multipathd  bool
+	// versions are the packages' versions (Debian 12's for any other).
+	versions   map[string]string
+	files      map[string]string
+	modes      map[string]fs.FileMode // of files (0644 when not here)
+	devices    map[string]bool
+	addrs      []string
+	reachable  map[string]bool
+	multipathd bool
 	// tools are what timedatectl, chronyc and clockdiff print and how
 	// they exit (a tool not here is not installed).
 	tools map[string]toolRun
@@ -96,6 +98,16 @@ func newFakeHost() *fakeHost {
 
 var errExit = errors.New("exit status 1")
 
+func (h *fakeHost) version(pkg string) string {
+	if v, ok := h.versions[pkg]; ok {
+		return v
+	}
+	if pkg == "rabbitmq-server" {
+		return "3.10.8-1.1+deb12u1"
+	}
+	return "1.0"
+}
+
 // result is what running r looks like to the caller, as runner.Exec
 // returns it.
 func (r toolRun) result(argv ...string) ([]byte, error) {
@@ -141,12 +153,15 @@ func (h *fakeHost) Run(ctx context.Context, name string, args ...string) ([]byte
 		return t.result(append([]string{name}, args...)...)
 	case "dpkg-query":
 		if h.installed[last] {
+			if strings.Contains(args[1], "${Version}") {
+				return []byte("install ok installed\t" + h.version(last)), nil
+			}
 			return []byte("install ok installed"), nil
 		}
 		return nil, errExit
 	case "apt-cache":
 		if h.installable[last] {
-			return []byte(last + ":\n  Installed: (none)\n  Candidate: 1.0\n"), nil
+			return []byte(last + ":\n  Installed: (none)\n  Candidate: " + h.version(last) + "\n"), nil
 		}
 		return []byte(last + ":\n  Installed: (none)\n  Candidate: (none)\n"), nil
 	case "modinfo":
@@ -220,6 +235,13 @@ func TestPreflight(t *testing.T) {
 		{"missing but installable package", func(h *fakeHost) { h.installed["haproxy"] = false }, nil, nil, nil},
 		{"unavailable package", func(h *fakeHost) { h.installed["haproxy"], h.installable["haproxy"] = false, false },
 			map[string]string{"packages": "apt-get update"}, nil, nil},
+		{"RabbitMQ 4 installed, mode mirrored", func(h *fakeHost) { h.versions = map[string]string{"rabbitmq-server": "4.0.5-3"} },
+			map[string]string{"rabbitmq version": "rabbitmq.mode"}, nil,
+			map[string]string{"rabbitmq version": "RabbitMQ 4.0.5 has no classic queue mirroring (removed in 4.0): every queue would have a single copy; use mode quorum (with a witness) or active-passive (installed)"}},
+		{"RabbitMQ 4 to be installed, mode mirrored", func(h *fakeHost) {
+			h.installed["rabbitmq-server"], h.versions = false, map[string]string{"rabbitmq-server": "4.0.5-3"}
+		}, map[string]string{"rabbitmq version": "rabbitmq.mode"}, nil, map[string]string{"rabbitmq version": "(to be installed)"}},
+		{"RabbitMQ 3.10 runs mode mirrored", func(h *fakeHost) {}, nil, nil, map[string]string{"rabbitmq version": "RabbitMQ 3.10.8 (installed) runs mode mirrored"}},
 		{"wrong hostname", func(h *fakeHost) { h.name = "controller-a" }, map[string]string{"hostname": "hostnamectl set-hostname ctl1"}, nil, nil},
 		{"no disk", func(h *fakeHost) { delete(h.devices, "/dev/vg0/haconf") }, map[string]string{"backing disk": "lvcreate"}, nil, nil},
 		{"disk mounted", func(h *fakeHost) { h.files["/proc/mounts"] += "/dev/vg0/haconf /mnt ext4 rw 0 0\n" },

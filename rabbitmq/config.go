@@ -1,5 +1,6 @@
 // Package rabbitmq drives RabbitMQ on the controller pair: classic mirrored
-// queues on 3.x, active/passive on the DRBD volume, or quorum queues on 4.x.
+// queues on 3.x, active/passive on the DRBD volume, or quorum queues (3.13.3
+// and later; CheckMode says which mode runs on which release).
 // Tested against RabbitMQ 3.10.8.
 //
 // The AMQP client that proves a failover keeps confirmed messages (publisher
