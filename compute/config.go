@@ -53,14 +53,19 @@ type NovaConfig struct {
 	PasswordFile string `yaml:"password_file"`
 }
 
+// DefaultGossipKeyFile is compute.gossip.key_file's default.
+const DefaultGossipKeyFile = "/etc/haconf/gossip.key"
+
 // GossipConfig is the membership the agents and the controller share.
 type GossipConfig struct {
 	// Port of the first domain's pools; domain i (in the order of
 	// domains, DefaultDomain last) uses Port+i on both networks.
 	Port int `yaml:"port"`
 	// KeyFile is the secret the pools' encryption key is derived from
-	// (default: the corosync authkey, which the controllers hold; copy it,
-	// or a key of your own, to the compute hosts).
+	// (default /etc/haconf/gossip.key): the same file on every compute host
+	// and controller, readable by its owner only. Never the corosync
+	// authkey: a compute host holding it could join the controllers'
+	// cluster and sign their watchdogs' peer requests.
 	KeyFile string `yaml:"key_file"`
 	// Profile is memberlist's timing: "lan" (detection in about 7 s) or
 	// "local" (about 5 s, for low-latency networks).
@@ -169,7 +174,7 @@ func (c *Config) SetDefaults() {
 		c.Gossip.Port = 7946
 	}
 	if c.Gossip.KeyFile == "" {
-		c.Gossip.KeyFile = "/etc/corosync/authkey"
+		c.Gossip.KeyFile = DefaultGossipKeyFile
 	}
 	if c.Gossip.Profile == "" {
 		c.Gossip.Profile = "lan"

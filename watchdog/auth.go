@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/haconf/haconf/internal/secretfile"
 )
 
 // Peer API authentication.
@@ -65,22 +67,10 @@ var ErrPeerAuth = errors.New("peer authentication failed")
 // from it. It refuses a file that group or others can read, and never
 // puts the secret in an error.
 func LoadPeerKey(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
+	secret, err := secretfile.Read(path, 64<<10, 0o400)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("peer key: %w (the watchdogs sign peer requests with a key derived from the corosync authkey that haconf bootstrap installs; watchdog.peer_key_file names another file)", err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("peer key: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("peer key: %s is not a regular file", path)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("peer key: %s: mode %v: readable by group or others (chmod 400 %s)", path, st.Mode().Perm(), path)
-	}
-	secret, err := io.ReadAll(io.LimitReader(f, 64<<10))
 	if err != nil {
 		return nil, fmt.Errorf("peer key: %w", err)
 	}
@@ -98,22 +88,7 @@ const minTokenBytes = 16
 // without surrounding white space. Like LoadPeerKey it refuses a file
 // that group or others can read, and never puts the token in an error.
 func LoadToken(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("watchdog token: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("watchdog token: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("watchdog token: %s is not a regular file", path)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("watchdog token: %s: mode %v: readable by group or others (chmod 600 %s)", path, st.Mode().Perm(), path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 4<<10))
+	b, err := secretfile.Read(path, 4<<10, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("watchdog token: %w", err)
 	}

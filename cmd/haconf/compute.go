@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"os/signal"
 	"sort"
 	"strconv"
@@ -31,6 +30,7 @@ import (
 	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/config"
 	"github.com/haconf/haconf/internal/runner"
+	"github.com/haconf/haconf/internal/secretfile"
 )
 
 func newComputeCmd(g *globals) *cobra.Command {
@@ -68,9 +68,9 @@ evacuates an instance twice.`,
 
 // gossipKey derives the pools' key from the configured secret file.
 func gossipKey(c *compute.Config) ([]byte, error) {
-	secret, err := os.ReadFile(c.Gossip.KeyFile)
+	secret, err := secretfile.Read(c.Gossip.KeyFile, 64<<10, 0o400)
 	if err != nil {
-		return nil, fmt.Errorf("gossip key (compute.gossip.key_file): %w", err)
+		return nil, fmt.Errorf("gossip key (compute.gossip.key_file): %w (make one: head -c 32 /dev/urandom > FILE; chmod 400 FILE; the same file on every compute host and controller)", err)
 	}
 	if len(secret) < 16 {
 		return nil, fmt.Errorf("gossip key: %s holds %d bytes; want at least 16 random bytes", c.Gossip.KeyFile, len(secret))
@@ -204,7 +204,7 @@ taken for a dead host. Run it as a service (haconf renders a systemd unit).`,
 
 // novaClient logs in to Keystone once, with the password from its file.
 func novaClient(ctx context.Context, c *compute.Config) (*nova.Client, error) {
-	pw, err := os.ReadFile(c.Nova.PasswordFile)
+	pw, err := secretfile.Read(c.Nova.PasswordFile, 4<<10, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("nova password (compute.nova.password_file): %w", err)
 	}

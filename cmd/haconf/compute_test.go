@@ -157,3 +157,41 @@ func TestComputeCommandsUseMariaDBWithThePair(t *testing.T) {
 		t.Fatalf("incidents: exit %d, %v\n%s", code, err, out)
 	}
 }
+
+// The gossip key and the Nova password are refused when group or others
+// can read their files, and the gossip key file has its own default, never
+// the corosync authkey.
+func TestComputeSecretFiles(t *testing.T) {
+	var c compute.Config
+	c.SetDefaults()
+	if c.Gossip.KeyFile != "/etc/haconf/gossip.key" {
+		t.Errorf("default compute.gossip.key_file %q, want /etc/haconf/gossip.key", c.Gossip.KeyFile)
+	}
+	dir := t.TempDir()
+	write := func(name string, b []byte, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, mode)
+		return p
+	}
+	key := []byte("0123456789abcdef0123456789abcdef")
+	c.Gossip.KeyFile = write("gossip.key", key, 0o400)
+	if _, err := gossipKey(&c); err != nil {
+		t.Errorf("gossip key 0400: %v", err)
+	}
+	c.Gossip.KeyFile = write("gossip-open.key", key, 0o644)
+	if _, err := gossipKey(&c); err == nil || !strings.Contains(err.Error(), "readable by group or others (chmod 400 ") {
+		t.Errorf("gossip key 0644: %v", err)
+	}
+	c.Gossip.KeyFile = filepath.Join(dir, "missing.key")
+	if _, err := gossipKey(&c); err == nil || !strings.Contains(err.Error(), "compute.gossip.key_file") || !strings.Contains(err.Error(), "head -c 32 /dev/urandom") {
+		t.Errorf("gossip key missing: %v", err)
+	}
+	c.Nova.PasswordFile = write("nova-password", []byte("nova-secret\n"), 0o640)
+	_, err := novaClient(context.Background(), &c)
+	if err == nil || !strings.Contains(err.Error(), "compute.nova.password_file") || !strings.Contains(err.Error(), "readable by group or others (chmod 600 ") || strings.Contains(err.Error(), "nova-secret") {
+		t.Errorf("nova password 0640: %v", err)
+	}
+}
