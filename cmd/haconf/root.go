@@ -124,6 +124,7 @@ and stable.`,
 		newMaintenanceCmd(g),
 		newSwitchoverCmd(g),
 		newComputeCmd(g),
+		newOpenStackCmd(g),
 	)
 	cli.Setup(root)
 	return root
