@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/haconf/haconf/internal/cli"
 	"github.com/haconf/haconf/internal/config"
+	"github.com/haconf/haconf/internal/secretfile"
 	"github.com/haconf/haconf/rabbitmq"
 )
 
@@ -116,24 +116,14 @@ func messagingBrokers(c *config.Config) []string {
 // readPasswordFile reads the one-line password in path, refusing a file
 // that group or others can read.
 func readPasswordFile(path string) (string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return "", fmt.Errorf("--password-file: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("--password-file %s is not a regular file", path)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("--password-file %s: mode %v: readable by group or others (chmod 600 %s)", path, st.Mode().Perm(), path)
-	}
-	b, err := os.ReadFile(path)
+	b, err := secretfile.Read(path, 4<<10, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("--password-file: %w", err)
 	}
 	b = bytes.TrimSuffix(b, []byte("\n"))
 	b = bytes.TrimSuffix(b, []byte("\r"))
 	if err := rabbitmq.CheckOsloPassword(string(b)); err != nil {
-		return "", fmt.Errorf("--password-file %s: %v", path, err)
+		return "", fmt.Errorf("--password-file: %s: %v", path, err)
 	}
 	return string(b), nil
 }

@@ -326,7 +326,7 @@ func TestOpenStackMessagingPasswordFileRefused(t *testing.T) {
 	} {
 		f := writeSecret(t, t.TempDir(), tc.content, tc.mode)
 		out, errOut, code := haconf(t, "openstack", "messaging", "-c", p, "--password-file", f)
-		if code != cli.ExitFailure || out != "" || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "--password-file "+f) {
+		if code != cli.ExitFailure || out != "" || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "--password-file: "+f) {
 			t.Errorf("%q mode %v: exit %d, stdout %q, stderr %q; want %d, %q and the file", tc.content, tc.mode, code, out, errOut, cli.ExitFailure, tc.want)
 		}
 		if strings.Contains(errOut, "secret") {
