@@ -111,7 +111,11 @@ func TestLabBootstrapFailover(t *testing.T) {
 	}
 	// The README's "re-runs change nothing" on the rejoined node: DRBD,
 	// the volume and MariaDB are Pacemaker's once the pair is bootstrapped.
-	out := x.sh(fr.Crashed, "/usr/local/sbin/haconf bootstrap -c "+NodeConfigPath+" --node "+fr.Crashed+" --secrets "+NodeSecretsPath+" --wait=false")
+	rerun := x.execFor(fr.Crashed, 15*time.Minute, "", "/usr/local/sbin/haconf", "bootstrap", "-c", NodeConfigPath, "--node", fr.Crashed, "--secrets", NodeSecretsPath, "--wait=false")
+	out := string(rerun.Stdout) + string(rerun.Stderr)
+	if rerun.ExitCode != 0 {
+		errorf(t, "bootstrap re-run on the rejoined %s: exit %d:\n%s", fr.Crashed, rerun.ExitCode, out)
+	}
 	for _, step := range []string{"drbd", "initial-sync", "datadir", "cluster-stack", "cib"} {
 		if regexp.MustCompile(`(?m)^changed\s+` + step + `\s`).MatchString(out) {
 			errorf(t, "bootstrap re-run on the rejoined %s changed %s:\n%s", fr.Crashed, step, out)

@@ -280,11 +280,19 @@ type execer struct {
 
 func (x *execer) execIn(node, stdin string, argv ...string) ExecResult {
 	x.t.Helper()
+	return x.execFor(node, time.Minute, stdin, argv...)
+}
+
+// execFor is execIn with its own time limit, for commands that take
+// minutes in a UML node of a loaded host (a bootstrap re-run: over a
+// minute in a CI run, where the minute killed it).
+func (x *execer) execFor(node string, d time.Duration, stdin string, argv ...string) ExecResult {
+	x.t.Helper()
 	c, err := x.l.Client()
 	if err != nil {
 		fatal(x.t, err)
 	}
-	ctx, cancel := context.WithTimeout(x.ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(x.ctx, d)
 	defer cancel()
 	res, err := c.Exec(ctx, node, ExecRequest{Argv: argv, Stdin: []byte(stdin)})
 	if err != nil {
