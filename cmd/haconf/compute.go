@@ -404,6 +404,16 @@ func views(pools []*gossip.Pools) []compute.HostView {
 	return out
 }
 
+// openComputeStore loads haconf.yaml's compute section and opens its
+// store (computeStore), for the commands that need nothing else.
+func (g *globals) openComputeStore() (compute.Store, func(), error) {
+	c, err := g.loadComputeConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	return computeStore(c)
+}
+
 // computeStore is where the controller keeps its state and the commands
 // read it: with the pair, MariaDB through the VIP (the controller's record
 // follows it to the other node, and either node reads it); without the
@@ -460,11 +470,7 @@ incident is open or held.`,
   haconf compute status -o json | jq '.hosts[] | select(.condition != "healthy")'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.loadComputeConfig()
-			if err != nil {
-				return err
-			}
-			store, closeStore, err := computeStore(c)
+			store, closeStore, err := g.openComputeStore()
 			if err != nil {
 				return err
 			}
@@ -580,11 +586,7 @@ func newComputeIncidentsCmd(g *globals) *cobra.Command {
   haconf compute incidents -o json | jq '.incidents[-1].steps'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.loadComputeConfig()
-			if err != nil {
-				return err
-			}
-			store, closeStore, err := computeStore(c)
+			store, closeStore, err := g.openComputeStore()
 			if err != nil {
 				return err
 			}
@@ -764,11 +766,7 @@ evacuated, and failures before now no longer count towards the guards.`,
 		Example: "  haconf compute status && haconf compute resume",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.loadComputeConfig()
-			if err != nil {
-				return err
-			}
-			store, closeStore, err := computeStore(c)
+			store, closeStore, err := g.openComputeStore()
 			if err != nil {
 				return err
 			}
